@@ -1,0 +1,3 @@
+from .hivit import HiViTBackbone
+
+__all__ = ['HiViTBackbone']

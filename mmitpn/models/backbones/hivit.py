@@ -1,0 +1,407 @@
+"""HiViT: the hierarchical ViT that iTPN pre-trains with its pyramid."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmitpn.registry import MODELS
+from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
+                      build_2d_sincos_pos_embed, relative_position_index,
+                      resize_pos_embed, resize_rel_pos_table)
+
+_ARCH_KEYS = {'embed_dims', 'depths', 'num_heads'}
+
+
+@MODELS.register_module()
+class HiViTBackbone(BaseModule):
+    """HiViT backbone of iTPN, with a dense and a masked (token) path.
+
+    A 16x16 patch is embedded as k x k sub-tokens (k = 4). Stages 1 and 2
+    (strides 4 and 8) are MLP-only blocks joined by patch merging; stage 3
+    (stride 16) runs global attention. Nothing mixes two 16x16 patches
+    before stage 3, so masked patches are dropped from the input and never
+    computed (``ids_keep``).
+
+    Two layouts of the same computation:
+
+    - ``forward(img)``: dense channels-last maps internally, returns NCHW
+      stage maps ``(B, C_s, H/s, W/s)`` for ``out_indices`` (downstream);
+    - ``forward(img, ids_keep=...)``: token layout, returns
+      ``(B, L_keep, k_s, k_s, C_s)`` for the kept tokens only (pre-training).
+
+    Papers: HiViT (Zhang et al., ICLR 2023) and iTPN (Tian et al., CVPR 2023).
+    Reference code: github.com/sunsmarterjie/iTPN and mmpretrain's
+    ``HiViT`` / ``iTPNHiViT``.
+
+    Args:
+        arch (str | dict): A name from :attr:`arch_zoo` or a dict with keys
+            ``embed_dims`` (stage-3 width C; stages 1, 2 have C/4, C/2),
+            ``depths`` (blocks per stage, 3 ints) and ``num_heads``.
+            Defaults to ``'itpn-base'``.
+        img_size (int | tuple[int, int]): Pre-training image size; sets the
+            grid of the absolute position embedding and the relative
+            position bias tables. Other input sizes are handled by
+            interpolation. Defaults to 224.
+        patch_size (int): Token size in pixels. Defaults to 16.
+        inner_patches (int): Sub-tokens per token side. Defaults to 4.
+        in_channels (int): Input channels. Defaults to 3.
+        out_indices (Sequence[int]): Stages (0, 1, 2 for strides 4, 8, 16;
+            negative counts from the end) to return. Defaults to (0, 1, 2).
+        stem_mlp_ratio (float): MLP ratio of stages 1 and 2. Defaults to 3.
+        mlp_ratio (float): MLP ratio of stage 3. Defaults to 4.
+        qkv_bias (bool): Bias of the qkv projections. Defaults to True.
+        drop_path_rate (float): Stochastic depth, rising linearly over all
+            blocks of all stages. Defaults to 0.
+        pos_embed_type (str, optional): ``'sincos'`` (fixed MAE table, the
+            pre-training choice), ``'learnable'`` (trainable, initialised
+            with the same table; the fine-tuning choice) or None (no
+            absolute position embedding). Defaults to ``'sincos'``.
+        use_rpe (bool): Relative position bias in stage 3. Defaults to False.
+        layer_scale_init_value (float): Layer-scale init of stage-3 blocks;
+            0 disables layer scale. Defaults to 0.
+        norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        final_norm (bool): LayerNorm on the stage-3 output (classifiers).
+            Defaults to False.
+        with_cp (bool): Gradient checkpointing of every block.
+            Defaults to False.
+        frozen_stages (int): -1 freezes nothing, 0 the patch and position
+            embeddings, n > 0 also stages 1..n (with the merges after them).
+            Defaults to -1.
+        init_cfg (dict | list[dict], optional): Initialisation config, e.g.
+            ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+            Defaults to None.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['t', 'tiny'],
+                        dict(embed_dims=384, depths=(1, 1, 10), num_heads=6)),
+        **dict.fromkeys(['s', 'small'],
+                        dict(embed_dims=384, depths=(2, 2, 20), num_heads=6)),
+        **dict.fromkeys(['b', 'base'],
+                        dict(embed_dims=512, depths=(2, 2, 24), num_heads=8)),
+        **dict.fromkeys(['l', 'large'],
+                        dict(embed_dims=768, depths=(2, 2, 40),
+                             num_heads=12)),
+        **dict.fromkeys(['itpn-b', 'itpn-base'],
+                        dict(embed_dims=512, depths=(3, 3, 24), num_heads=8)),
+        **dict.fromkeys(['itpn-l', 'itpn-large'],
+                        dict(embed_dims=768, depths=(2, 2, 40),
+                             num_heads=12)),
+    }
+    num_stages = 3
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'itpn-base',
+                 img_size: Union[int, Tuple[int, int]] = 224,
+                 patch_size: int = 16,
+                 inner_patches: int = 4,
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2),
+                 stem_mlp_ratio: float = 3.,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_path_rate: float = 0.,
+                 pos_embed_type: Optional[str] = 'sincos',
+                 use_rpe: bool = False,
+                 layer_scale_init_value: float = 0.,
+                 norm_eps: float = 1e-6,
+                 final_norm: bool = False,
+                 with_cp: bool = False,
+                 frozen_stages: int = -1,
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        C = self.arch_settings['embed_dims']
+        depths = tuple(self.arch_settings['depths'])
+        self.embed_dims = C
+        self.depths = depths
+        self.num_heads = self.arch_settings['num_heads']
+        self.stage_dims = (C // 4, C // 2, C)
+        self.inner_patches = inner_patches
+        self.patch_size = patch_size
+
+        img_size = (img_size, img_size) if isinstance(img_size, int) else \
+            tuple(img_size)
+        if img_size[0] % patch_size or img_size[1] % patch_size:
+            raise ValueError(f'img_size {img_size} must be a multiple of '
+                             f'patch_size {patch_size}.')
+        self.grid_size = (img_size[0] // patch_size,
+                          img_size[1] // patch_size)
+        if inner_patches != 4:
+            raise ValueError('HiViT has two 2x2 merges, so inner_patches '
+                             f'must be 4, got {inner_patches}.')
+
+        self.out_indices = self._parse_out_indices(out_indices)
+        if pos_embed_type not in ('sincos', 'learnable', None):
+            raise ValueError(f"pos_embed_type must be 'sincos', 'learnable' "
+                             f'or None, got {pos_embed_type!r}.')
+        self.pos_embed_type = pos_embed_type
+        if frozen_stages not in range(-1, self.num_stages + 1):
+            raise ValueError(f'frozen_stages must be in -1..3, got '
+                             f'{frozen_stages}.')
+        self.frozen_stages = frozen_stages
+
+        self.patch_embed = PatchEmbed(in_channels, C // 4, patch_size,
+                                      inner_patches, norm_eps)
+        if pos_embed_type is not None:
+            self.pos_embed = nn.Parameter(
+                build_2d_sincos_pos_embed(self.grid_size, C),
+                requires_grad=pos_embed_type == 'learnable')
+        else:
+            self.pos_embed = None
+
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        self.merges = nn.ModuleList()
+        for i, (dim, depth) in enumerate(zip(self.stage_dims, depths)):
+            is_attn = i == self.num_stages - 1
+            block_dpr, dpr = dpr[:depth], dpr[depth:]
+            self.stages.append(
+                nn.ModuleList([
+                    HiViTBlock(
+                        dim,
+                        num_heads=self.num_heads if is_attn else 0,
+                        mlp_ratio=mlp_ratio if is_attn else stem_mlp_ratio,
+                        qkv_bias=qkv_bias,
+                        drop_path=block_dpr[j],
+                        layer_scale_init_value=layer_scale_init_value
+                        if is_attn else 0.,
+                        rpe_size=self.grid_size
+                        if is_attn and use_rpe else None,
+                        norm_eps=norm_eps,
+                        with_cp=with_cp) for j in range(depth)
+                ]))
+            if not is_attn:
+                self.merges.append(PatchMerge(dim, norm_eps))
+        self.use_rpe = use_rpe
+        if use_rpe:
+            self.register_buffer(
+                'rpe_index',
+                relative_position_index(self.grid_size),
+                persistent=False)
+        self.norm = nn.LayerNorm(C, eps=norm_eps) if final_norm else None
+
+        self.apply(self._init_module)
+        self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------ setup
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in self.arch_zoo:
+                raise ValueError(
+                    f'Unknown HiViT arch {arch!r}; choose one of '
+                    f'{sorted(set(self.arch_zoo))} or pass a dict with keys '
+                    f'{sorted(_ARCH_KEYS)}.')
+            return dict(self.arch_zoo[key])
+        if not isinstance(arch, dict) or set(arch) != _ARCH_KEYS:
+            raise ValueError(f'A custom HiViT arch must be a dict with '
+                             f'exactly the keys {sorted(_ARCH_KEYS)}, got '
+                             f'{arch!r}.')
+        C, depths, heads = arch['embed_dims'], arch['depths'], \
+            arch['num_heads']
+        if C % 4 or C % heads or len(depths) != 3:
+            raise ValueError(
+                f'Invalid HiViT arch {arch}: embed_dims must be divisible by '
+                f'4 and by num_heads, and depths must have 3 entries.')
+        return dict(embed_dims=C, depths=tuple(depths), num_heads=heads)
+
+    def _parse_out_indices(self, out_indices) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        out = []
+        for i in out_indices:
+            j = i + self.num_stages if i < 0 else i
+            if not 0 <= j < self.num_stages:
+                raise ValueError(f'out_indices entry {i} is not a stage of '
+                                 f'HiViT (valid: -3..2).')
+            out.append(j)
+        return tuple(out)
+
+    @staticmethod
+    def _init_module(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed]
+        frozen += list(self.stages[:self.frozen_stages])
+        frozen += list(self.merges[:self.frozen_stages])
+        for m in frozen:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+        if self.pos_embed is not None:
+            self.pos_embed.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def _prepare_pos_embed(self, state_dict, prefix, *args, **kwargs):
+        """Resize a checkpoint's position embedding and relative position
+        bias tables to this model's grid when they differ (fine-tuning at
+        another resolution). Square source grids are assumed, as in every
+        released iTPN / HiViT checkpoint."""
+        key = prefix + 'pos_embed'
+        if self.pos_embed is not None and key in state_dict and \
+                state_dict[key].shape != self.pos_embed.shape:
+            src = state_dict[key]
+            s = int(round(src.shape[1]**0.5))
+            if s * s != src.shape[1] or src.shape[2] != self.embed_dims:
+                raise ValueError(
+                    f'Checkpoint {key} has shape {tuple(src.shape)}, which '
+                    f'is not a square grid of width {self.embed_dims}; it '
+                    f'belongs to another arch.')
+            state_dict[key] = resize_pos_embed(src, (s, s), self.grid_size)
+        for name, _ in self.named_parameters():
+            if not name.endswith('relative_position_bias_table'):
+                continue
+            key = prefix + name
+            own = self.get_parameter(name)
+            if key in state_dict and state_dict[key].shape != own.shape:
+                src = state_dict[key]
+                s = (int(round(src.shape[0]**0.5)) + 1) // 2
+                state_dict[key] = resize_rel_pos_table(
+                    src, (s, s), self.grid_size)
+
+    # ---------------------------------------------------------------- forward
+    def _pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:
+        return resize_pos_embed(self.pos_embed, self.grid_size, grid)
+
+    def _run_stage(self, i: int, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        for blk in self.stages[i]:
+            x = blk(x, **kwargs)
+        return x
+
+    def forward_dense(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Full-image path; returns NCHW maps of all three stages."""
+        x = self.patch_embed(x, dense=True)  # (B, H/4, W/4, C/4)
+        outs = []
+        for i in range(self.num_stages - 1):
+            x = self._run_stage(i, x)
+            outs.append(x)
+            x = self.merges[i](x)
+        B, hp, wp, C = x.shape
+        x = x.reshape(B, hp * wp, C)
+        if self.pos_embed is not None:
+            x = x + self._pos_embed_for((hp, wp)).to(x.dtype)
+        rpe = dict()
+        if self.use_rpe:
+            rpe = dict(
+                rpe_index=relative_position_index((hp, wp), x.device),
+                rpe_grid=(hp, wp))
+        x = self._run_stage(self.num_stages - 1, x, **rpe)
+        if self.norm is not None:
+            x = self.norm(x)
+        outs.append(x.view(B, hp, wp, C))
+        return tuple(o.permute(0, 3, 1, 2) for o in outs)
+
+    def forward_masked(self, x: torch.Tensor,
+                       ids_keep: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Masked path; returns token-layout stage outputs
+        ``(B, L_keep, k, k, C_s)`` of the kept tokens only."""
+        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+        x = self.patch_embed(x, dense=False)  # (B, N, 4, 4, C/4)
+        B, N = x.shape[:2]
+        if ids_keep.dim() != 2 or ids_keep.shape[0] != B:
+            raise ValueError(f'ids_keep must be (B, L_keep) with B={B}, got '
+                             f'shape {tuple(ids_keep.shape)}.')
+        if ids_keep.numel() and (int(ids_keep.min()) < 0
+                                 or int(ids_keep.max()) >= N):
+            raise ValueError(f'ids_keep holds indices outside [0, {N}).')
+        L = ids_keep.shape[1]
+        x = torch.gather(
+            x, 1, ids_keep.view(B, L, 1, 1, 1).expand(-1, -1, *x.shape[2:]))
+        outs = []
+        for i in range(self.num_stages - 1):
+            x = self._run_stage(i, x)
+            outs.append(x)
+            x = self.merges[i](x)
+        x = x.view(B, L, self.embed_dims)
+        if self.pos_embed is not None:
+            pos = self._pos_embed_for(grid).to(x.dtype).expand(B, -1, -1)
+            x = x + torch.gather(
+                pos, 1,
+                ids_keep.unsqueeze(-1).expand(-1, -1, self.embed_dims))
+        rpe = dict()
+        if self.use_rpe:
+            index = self.rpe_index if grid == self.grid_size else \
+                relative_position_index(grid, x.device)
+            index = index[ids_keep[:, :, None], ids_keep[:, None, :]]
+            rpe = dict(rpe_index=index, rpe_grid=grid)
+        x = self._run_stage(self.num_stages - 1, x, **rpe)
+        if self.norm is not None:
+            x = self.norm(x)
+        outs.append(x.view(B, L, 1, 1, self.embed_dims))
+        return tuple(outs)
+
+    def forward(
+            self,
+            x: torch.Tensor,
+            ids_keep: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, ...]:
+        """Forward.
+
+        Args:
+            x (torch.Tensor): Images ``(B, C, H, W)``, sides multiples of 16.
+            ids_keep (torch.Tensor, optional): ``(B, L_keep)`` indices of
+                the visible tokens (row-major 16x16 patches). None runs the
+                dense path.
+
+        Returns:
+            tuple[torch.Tensor]: One output per ``out_indices`` entry: NCHW
+            maps (dense path) or token-layout tensors (masked path).
+        """
+        if ids_keep is None:
+            outs = self.forward_dense(x)
+        else:
+            outs = self.forward_masked(x, ids_keep)
+        return tuple(outs[i] for i in self.out_indices)
+
+    # -------------------------------------------------------------- lr decay
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer depth of a parameter, for layer-wise lr decay.
+
+        The patch and position embeddings are layer 0; the j-th block over
+        all stages (merges not counted) is layer j + 1 and a merge shares
+        the depth of the block before it; everything else (final norm,
+        parameters outside the backbone) gets the top depth
+        ``num_layers - 1``. With ``num_layers = sum(depths) + 2``, the decay
+        factor ``d ** (num_layers - 1 - depth)`` gives the embeddings
+        ``d ** (sum(depths) + 1)``, the last block ``d`` and the neck and
+        heads 1.
+
+        Args:
+            param_name (str): Parameter name.
+            prefix (str): Prefix of backbone parameters, e.g.
+                ``'backbone.'``. Defaults to ''.
+
+        Returns:
+            tuple[int, int]: ``(layer_depth, num_layers)``.
+        """
+        num_layers = sum(self.depths) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        offsets = [0, self.depths[0], self.depths[0] + self.depths[1]]
+        if name == 'pos_embed' or name.startswith('patch_embed'):
+            depth = 0
+        elif name.startswith('stages.'):
+            s, b = (int(v) for v in name.split('.')[1:3])
+            depth = offsets[s] + b + 1
+        elif name.startswith('merges.'):
+            s = int(name.split('.')[1])
+            depth = offsets[s] + self.depths[s]
+        else:
+            depth = num_layers - 1
+        return depth, num_layers

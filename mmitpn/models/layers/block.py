@@ -1,0 +1,188 @@
+"""The one transformer block of HiViT and the iTPN pyramid."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from torch.utils.checkpoint import checkpoint
+
+from .pos_embed import resize_rel_pos_table
+
+
+class Mlp(nn.Module):
+    """Two linear layers with GELU in between.
+
+    Args:
+        in_features (int): Input (and output) width.
+        hidden_features (int): Hidden width.
+    """
+
+    def __init__(self, in_features: int, hidden_features: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_features, in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over ``(B, N, C)`` tokens, computed with
+    :func:`torch.nn.functional.scaled_dot_product_attention` (fused kernels
+    on GPU, no materialised attention matrix when there is no bias).
+
+    Args:
+        dim (int): Token width.
+        num_heads (int): Number of heads; must divide ``dim``.
+        qkv_bias (bool): Whether the qkv projection has a bias.
+            Defaults to True.
+        rpe_size (tuple[int, int], optional): Grid ``(Hp, Wp)`` of the
+            relative position bias table, Swin style. None disables it.
+            Defaults to None.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 rpe_size: Optional[tuple] = None) -> None:
+        super().__init__()
+        if dim % num_heads != 0:
+            raise ValueError(f'Attention width {dim} is not divisible by '
+                             f'num_heads={num_heads}; choose num_heads that '
+                             f'divides the width.')
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.rpe_size = tuple(rpe_size) if rpe_size is not None else None
+        if self.rpe_size is not None:
+            h, w = self.rpe_size
+            self.relative_position_bias_table = nn.Parameter(
+                torch.zeros((2 * h - 1) * (2 * w - 1), num_heads))
+            nn.init.trunc_normal_(self.relative_position_bias_table, std=.02)
+
+    def forward(self,
+                x: torch.Tensor,
+                rpe_index: Optional[torch.Tensor] = None,
+                rpe_grid: Optional[tuple] = None) -> torch.Tensor:
+        """Forward.
+
+        Args:
+            x (torch.Tensor): Tokens ``(B, N, C)``.
+            rpe_index (torch.Tensor, optional): Indices into the bias table
+                of grid ``rpe_grid``, ``(N, N)`` or ``(B, N, N)`` (masked
+                tokens already removed). Required when the block has a
+                relative position bias.
+            rpe_grid (tuple[int, int], optional): Token grid the indices
+                refer to; a table made for another grid is resized to it.
+                Defaults to the table's own grid.
+        """
+        B, N, C = x.shape
+        qkv = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        bias = None
+        if self.rpe_size is not None:
+            if rpe_index is None:
+                raise ValueError('This attention has a relative position '
+                                 'bias; pass rpe_index.')
+            table = self.relative_position_bias_table
+            if rpe_grid is not None and tuple(rpe_grid) != self.rpe_size:
+                table = resize_rel_pos_table(table, self.rpe_size, rpe_grid)
+            bias = table[rpe_index]
+            # (N, N, h) -> (1, h, N, N) or (B, N, N, h) -> (B, h, N, N)
+            bias = bias.permute(0, 3, 1, 2) if bias.dim() == 4 else \
+                bias.permute(2, 0, 1).unsqueeze(0)
+            bias = bias.to(q.dtype)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+class HiViTBlock(nn.Module):
+    """Pre-norm transformer block; without heads it is MLP-only.
+
+    HiViT's stage-1/2 blocks, its stage-3 blocks and the iTPN pyramid blocks
+    are all this class: ``num_heads=0`` drops the attention branch (no
+    ``norm1``/``attn``, so token mixing is impossible and masked tokens can
+    be dropped). Per-token ops act on the last dimension, so the block runs
+    unchanged on ``(B, N, C)``, ``(B, N, k, k, C)`` or ``(B, H, W, C)``
+    inputs; attention requires ``(B, N, C)``.
+
+    Args:
+        dim (int): Token width.
+        num_heads (int): Attention heads; 0 makes the block MLP-only.
+            Defaults to 0.
+        mlp_ratio (float): Hidden width of the MLP over ``dim``.
+            Defaults to 4.
+        qkv_bias (bool): Bias in the qkv projection. Defaults to True.
+        drop_path (float): Stochastic depth rate. Defaults to 0.
+        layer_scale_init_value (float): Initial value of the per-channel
+            residual scales (CaiT); 0 disables them. Defaults to 0.
+        rpe_size (tuple[int, int], optional): Grid of the relative position
+            bias table; None disables it. Defaults to None.
+        norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        with_cp (bool): Gradient checkpointing of this block (saves
+            activation memory at the cost of recomputing the forward).
+            Defaults to False.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 num_heads: int = 0,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_path: float = 0.,
+                 layer_scale_init_value: float = 0.,
+                 rpe_size: Optional[tuple] = None,
+                 norm_eps: float = 1e-6,
+                 with_cp: bool = False) -> None:
+        super().__init__()
+        self.with_attn = num_heads > 0
+        self.with_cp = with_cp
+        if self.with_attn:
+            self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+            self.attn = Attention(dim, num_heads, qkv_bias, rpe_size)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else \
+            nn.Identity()
+        if layer_scale_init_value > 0:
+            if self.with_attn:
+                self.gamma1 = nn.Parameter(
+                    torch.full((dim, ), float(layer_scale_init_value)))
+            self.gamma2 = nn.Parameter(
+                torch.full((dim, ), float(layer_scale_init_value)))
+        else:
+            self.gamma1 = self.gamma2 = None
+
+    def _forward(self,
+                 x: torch.Tensor,
+                 rpe_index: Optional[torch.Tensor] = None,
+                 rpe_grid: Optional[tuple] = None) -> torch.Tensor:
+        if self.with_attn:
+            y = self.attn(self.norm1(x), rpe_index, rpe_grid)
+            if self.gamma1 is not None:
+                y = y * self.gamma1
+            x = x + self.drop_path(y)
+        y = self.mlp(self.norm2(x))
+        if self.gamma2 is not None:
+            y = y * self.gamma2
+        return x + self.drop_path(y)
+
+    def forward(self,
+                x: torch.Tensor,
+                rpe_index: Optional[torch.Tensor] = None,
+                rpe_grid: Optional[tuple] = None) -> torch.Tensor:
+        """Forward.
+
+        Args:
+            x (torch.Tensor): Tokens; ``(B, N, C)`` when the block attends.
+            rpe_index (torch.Tensor, optional): Relative position indices,
+                see :class:`Attention`.
+            rpe_grid (tuple[int, int], optional): Their token grid.
+        """
+        if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
+            return checkpoint(
+                self._forward, x, rpe_index, rpe_grid, use_reentrant=False)
+        return self._forward(x, rpe_index, rpe_grid)

@@ -1,0 +1,130 @@
+"""Position embedding helpers of HiViT / iTPN."""
+import math
+from typing import Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def build_2d_sincos_pos_embed(grid_size: Tuple[int, int],
+                              dim: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embedding of MAE.
+
+    The first half of the channels encodes the column (x), the second half
+    the row (y), each as ``[sin(pos * w), cos(pos * w)]`` with
+    ``w = 1 / 10000 ** (2i / (dim / 2))``, which is the table the official
+    iTPN pre-training uses.
+
+    Args:
+        grid_size (tuple[int, int]): ``(H, W)`` of the patch grid.
+        dim (int): Embedding width, a multiple of 4.
+
+    Returns:
+        torch.Tensor: ``(1, H * W, dim)`` in row-major patch order.
+    """
+    if dim % 4 != 0:
+        raise ValueError(f'sin-cos position embedding needs a width that is '
+                         f'a multiple of 4, got {dim}.')
+    h, w = grid_size
+    gy, gx = np.meshgrid(
+        np.arange(h, dtype=np.float64),
+        np.arange(w, dtype=np.float64),
+        indexing='ij')
+    omega = 1. / 10000**(np.arange(dim // 4, dtype=np.float64) / (dim / 4.))
+
+    def embed_1d(pos):
+        out = np.einsum('m,d->md', pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    table = np.concatenate([embed_1d(gx), embed_1d(gy)], axis=1)
+    return torch.from_numpy(table).float().unsqueeze(0)
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
+                     dst_shape: Tuple[int, int]) -> torch.Tensor:
+    """Resize an absolute position embedding the way the official iTPN code
+    does (bicubic, ``scale_factor = (dst + 0.1) / src``, not ``size=``).
+
+    The scale factor, not the output size, sets the sampling positions, so
+    this gives slightly different values than size-based resizing, and it
+    is applied even when the grid is unchanged (the official pre-training
+    and detection forwards both do, so a 14x14 table is never used as is);
+    matching it keeps converted official weights numerically faithful.
+
+    Args:
+        pos_embed (torch.Tensor): ``(1, Hs * Ws, C)``.
+        src_shape (tuple[int, int]): ``(Hs, Ws)`` of ``pos_embed``.
+        dst_shape (tuple[int, int]): Target ``(Hd, Wd)``.
+
+    Returns:
+        torch.Tensor: ``(1, Hd * Wd, C)``.
+    """
+    hs, ws = src_shape
+    hd, wd = dst_shape
+    c = pos_embed.shape[-1]
+    grid = pos_embed.reshape(1, hs, ws, c).permute(0, 3, 1, 2)
+    dtype = grid.dtype
+    grid = F.interpolate(
+        grid.float(),
+        scale_factor=((hd + 0.1) / hs, (wd + 0.1) / ws),
+        mode='bicubic',
+        align_corners=False)
+    assert grid.shape[-2:] == (hd, wd), (grid.shape, dst_shape)
+    return grid.to(dtype).permute(0, 2, 3, 1).reshape(1, hd * wd, c)
+
+
+def relative_position_index(grid_size: Tuple[int, int],
+                            device=None) -> torch.Tensor:
+    """Swin-style index of every token pair into a relative bias table.
+
+    Args:
+        grid_size (tuple[int, int]): ``(H, W)`` of the token grid.
+        device (torch.device, optional): Device of the result.
+
+    Returns:
+        torch.Tensor: ``(H * W, H * W)`` int64 indices into a table of
+        ``(2H - 1) * (2W - 1)`` rows.
+    """
+    h, w = grid_size
+    coords = torch.stack(
+        torch.meshgrid(
+            torch.arange(h, device=device),
+            torch.arange(w, device=device),
+            indexing='ij')).flatten(1)
+    rel = coords[:, :, None] - coords[:, None, :]
+    rel = rel.permute(1, 2, 0)
+    return (rel[..., 0] + h - 1) * (2 * w - 1) + rel[..., 1] + w - 1
+
+
+def resize_rel_pos_table(table: torch.Tensor, src_shape: Tuple[int, int],
+                         dst_shape: Tuple[int, int]) -> torch.Tensor:
+    """Resize a relative position bias table to another token grid.
+
+    Args:
+        table (torch.Tensor): ``((2Hs-1)(2Ws-1), heads)``.
+        src_shape (tuple[int, int]): ``(Hs, Ws)`` the table was made for.
+        dst_shape (tuple[int, int]): ``(Hd, Wd)`` to resize to.
+
+    Returns:
+        torch.Tensor: ``((2Hd-1)(2Wd-1), heads)``.
+    """
+    if tuple(src_shape) == tuple(dst_shape):
+        return table
+    hs, ws = (2 * s - 1 for s in src_shape)
+    hd, wd = (2 * s - 1 for s in dst_shape)
+    heads = table.shape[-1]
+    grid = table.reshape(1, hs, ws, heads).permute(0, 3, 1, 2)
+    grid = F.interpolate(
+        grid.float(), size=(hd, wd), mode='bicubic', align_corners=False)
+    return grid.to(table.dtype).permute(0, 2, 3, 1).reshape(hd * wd, heads)
+
+
+def infer_square_grid(num_tokens: int) -> Tuple[int, int]:
+    """``(s, s)`` with ``s * s == num_tokens``, or a clear error."""
+    s = int(round(math.sqrt(num_tokens)))
+    if s * s != num_tokens:
+        raise ValueError(
+            f'Cannot infer a square grid from {num_tokens} position '
+            f'embeddings; pass the grid shape explicitly.')
+    return s, s

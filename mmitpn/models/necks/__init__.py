@@ -1,0 +1,3 @@
+from .itpn_pyramid import ITPNPyramid
+
+__all__ = ['ITPNPyramid']
