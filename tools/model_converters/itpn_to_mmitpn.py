@@ -53,6 +53,25 @@ def unwrap_state_dict(ckpt: dict) -> Dict[str, torch.Tensor]:
     return out
 
 
+def _decoder_key(k: str) -> Optional[str]:
+    """mmitpn name (under ``head.decoder.``) of an official pixel-decoder
+    key, or None."""
+    if k == 'mask_token':
+        return 'mask_token'
+    if k == 'decoder_pos_embed':
+        return 'pos_embed'
+    m = re.match(r'decoder_embed\.(\d)\.([01])\.(.+)$', k)
+    if m:
+        # official order is stride 16, 8, 4; mmitpn is finest first
+        part = 'norm' if m.group(2) == '0' else 'proj'
+        return f'level_embeds.{2 - int(m.group(1))}.{part}.{m.group(3)}'
+    for src, dst in (('decoder_blocks.', 'blocks.'),
+                     ('decoder_norm.', 'norm.'), ('decoder_pred.', 'pred.')):
+        if k.startswith(src):
+            return dst + k[len(src):]
+    return None
+
+
 def _rename_block_param(rest: str) -> str:
     return {'gamma_1': 'gamma1', 'gamma_2': 'gamma2'}.get(rest, rest)
 
@@ -61,6 +80,7 @@ def convert_official(
     src: Dict[str, torch.Tensor],
     num_heads: Optional[int] = None,
     norm_eps: float = 1e-6,
+    dec_num_heads: Optional[int] = None,
 ) -> Tuple[Dict[str, torch.Tensor], dict, List[str], List[str]]:
     """Map official iTPN keys to mmitpn keys.
 
@@ -72,6 +92,9 @@ def convert_official(
         norm_eps (float): LayerNorm epsilon to record in the config (the
             official pre-training uses 1e-6; its detection code 1e-5).
             Defaults to 1e-6.
+        dec_num_heads (int, optional): Heads of the pixel decoder (not
+            stored in the file); defaults to width / 32, the official
+            512-wide, 16-head decoder.
 
     Returns:
         tuple: ``(state_dict, model_cfg, unmapped_keys, notes)``.
@@ -140,6 +163,8 @@ def convert_official(
                          tail)] = v
         elif k == 'norm.weight' or k == 'norm.bias':
             out['backbone.' + k] = v
+        elif _decoder_key(k) is not None:
+            out['head.decoder.' + _decoder_key(k)] = v
         else:
             unmapped.append(k)
 
@@ -223,6 +248,27 @@ def convert_official(
         notes.append(f'pyramid: width {F_}, fpn_depth {fpn_depth}')
     else:
         notes.append('no pyramid weights found (a HiViT-only checkpoint)')
+    if 'head.decoder.pred.weight' in out:
+        D = out['head.decoder.pred.weight'].shape[1]
+        patch = int(round(math.sqrt(out['head.decoder.pred.weight'].shape[0]
+                                    / 3)))
+        dec_depth = len({k.split('.')[3] for k in out
+                         if k.startswith('head.decoder.blocks.')})
+        heads = dec_num_heads or D // 32
+        grid = out['head.decoder.pos_embed'].shape[1]
+        model_cfg['head'] = dict(
+            type='mmitpn.ITPNPixelHead',
+            fpn_channels=out['head.decoder.level_embeds.2.proj.weight'].shape[
+                1],
+            embed_dims=D,
+            depth=dec_depth,
+            num_heads=heads,
+            img_size=int(round(math.sqrt(grid))) * patch,
+            patch_size=patch,
+            norm_eps=norm_eps)
+        notes.append(f'pixel decoder: width {D}, depth {dec_depth}, heads '
+                     f'{heads}' + ('' if dec_num_heads else
+                                   ' (assumed: width / 32; not stored)'))
     notes.insert(0, f'backbone: width {C}, depths {tuple(depths)}, heads '
                  f'{num_heads}, rpe {use_rpe}, layer scale {layer_scale}')
     return out, model_cfg, unmapped, notes
@@ -245,6 +291,12 @@ def main(argv=None):
         default=1e-6,
         help='LayerNorm epsilon recorded in the config (official '
         'pre-training 1e-6; the official detection code used 1e-5)')
+    parser.add_argument(
+        '--dec-num-heads',
+        type=int,
+        default=None,
+        help='heads of the pixel decoder (default: width / 32, the '
+        'official 512-wide 16-head decoder)')
     args = parser.parse_args(argv)
 
     try:
@@ -253,12 +305,13 @@ def main(argv=None):
         raise SystemExit(f'Cannot read {args.src}: {e}. Is it a complete '
                          f'PyTorch checkpoint (not truncated)?')
     sd, model_cfg, unmapped, notes = convert_official(
-        unwrap_state_dict(ckpt), args.num_heads, args.norm_eps)
+        unwrap_state_dict(ckpt), args.num_heads, args.norm_eps,
+        args.dec_num_heads)
     for note in notes:
         print(f'[convert] {note}')
     if unmapped:
         print(f'[convert] {len(unmapped)} keys not converted (not part of '
-              f'the backbone or pyramid): '
+              f'the backbone, pyramid or pixel decoder): '
               f'{", ".join(unmapped[:12])}{" ..." if len(unmapped) > 12 else ""}')
     torch.save(
         dict(

@@ -68,6 +68,9 @@ class HiViTBackbone(BaseModule):
         frozen_stages (int): -1 freezes nothing, 0 the patch and position
             embeddings, n > 0 also stages 1..n (with the merges after them).
             Defaults to -1.
+        use_mask_token (bool): A learnable token that replaces masked
+            stage-3 inputs (BEiT-style masking of the CLIP-target variant:
+            the encoder sees every token). Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config, e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
             Defaults to None.
@@ -108,6 +111,7 @@ class HiViTBackbone(BaseModule):
                  final_norm: bool = False,
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 use_mask_token: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -180,6 +184,10 @@ class HiViTBackbone(BaseModule):
                 relative_position_index(self.grid_size),
                 persistent=False)
         self.norm = nn.LayerNorm(C, eps=norm_eps) if final_norm else None
+        self.mask_token = None
+        if use_mask_token:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, C))
+            nn.init.trunc_normal_(self.mask_token, std=.02)
 
         self.apply(self._init_module)
         self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
@@ -283,8 +291,25 @@ class HiViTBackbone(BaseModule):
             x = blk(x, **kwargs)
         return x
 
-    def forward_dense(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Full-image path; returns NCHW maps of all three stages."""
+    def forward_dense(self,
+                      x: torch.Tensor,
+                      mask: Optional[torch.Tensor] = None,
+                      return_block: Optional[int] = None):
+        """Full-image path; returns NCHW maps of all three stages.
+
+        Args:
+            x (torch.Tensor): Images ``(B, C, H, W)``.
+            mask (torch.Tensor, optional): ``(B, Hp, Wp)`` or ``(B, N)``,
+                true where the stage-3 input is replaced by the mask token
+                (needs ``use_mask_token``). Stages 1 and 2 see the whole
+                image. Defaults to None.
+            return_block (int, optional): Also return the ``(B, N, C)``
+                tokens after this stage-3 block (CLIP-variant side head).
+
+        Returns:
+            tuple[torch.Tensor]: The three maps, or ``(maps, tokens)`` when
+            ``return_block`` is given.
+        """
         x = self.patch_embed(x, dense=True)  # (B, H/4, W/4, C/4)
         outs = []
         for i in range(self.num_stages - 1):
@@ -293,6 +318,12 @@ class HiViTBackbone(BaseModule):
             x = self.merges[i](x)
         B, hp, wp, C = x.shape
         x = x.reshape(B, hp * wp, C)
+        if mask is not None:
+            if self.mask_token is None:
+                raise ValueError('Masking with a mask token needs a backbone '
+                                 'built with use_mask_token=True.')
+            w = mask.reshape(B, hp * wp, 1).to(x.dtype)
+            x = x * (1 - w) + self.mask_token.to(x.dtype) * w
         if self.pos_embed is not None:
             x = x + self._pos_embed_for((hp, wp)).to(x.dtype)
         rpe = dict()
@@ -300,11 +331,16 @@ class HiViTBackbone(BaseModule):
             rpe = dict(
                 rpe_index=relative_position_index((hp, wp), x.device),
                 rpe_grid=(hp, wp))
-        x = self._run_stage(self.num_stages - 1, x, **rpe)
+        side = None
+        for i, blk in enumerate(self.stages[-1]):
+            x = blk(x, **rpe)
+            if i == return_block:
+                side = x
         if self.norm is not None:
             x = self.norm(x)
         outs.append(x.view(B, hp, wp, C))
-        return tuple(o.permute(0, 3, 1, 2) for o in outs)
+        outs = tuple(o.permute(0, 3, 1, 2) for o in outs)
+        return outs if return_block is None else (outs, side)
 
     def forward_masked(self, x: torch.Tensor,
                        ids_keep: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -394,7 +430,8 @@ class HiViTBackbone(BaseModule):
             return num_layers - 1, num_layers
         name = param_name[len(prefix):]
         offsets = [0, self.depths[0], self.depths[0] + self.depths[1]]
-        if name == 'pos_embed' or name.startswith('patch_embed'):
+        if name in ('pos_embed', 'mask_token') or \
+                name.startswith('patch_embed'):
             depth = 0
         elif name.startswith('stages.'):
             s, b = (int(v) for v in name.split('.')[1:3])

@@ -10,3 +10,6 @@ __all__ = [
     'build_2d_sincos_pos_embed', 'relative_position_index',
     'resize_pos_embed', 'resize_rel_pos_table'
 ]
+from .token_decoder import TokenDecoder  # noqa: E402
+
+__all__ += ['TokenDecoder']

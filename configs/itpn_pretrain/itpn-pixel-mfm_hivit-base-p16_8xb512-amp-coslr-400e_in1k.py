@@ -1,0 +1,9 @@
+# iTPN-B, pixel MIM + MFM (EMA teacher), ImageNet-1K, 400 epochs,
+# 8 GPUs x 512 images (the official batch of 4096).
+_base_ = [
+    '../_base_/models/itpn-pixel-mfm_hivit-base-p16.py',
+    'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
+    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/schedules/itpn_pixel_pretrain.py',
+]
+custom_hooks = [dict(type='mmitpn.EMATeacherHook')]

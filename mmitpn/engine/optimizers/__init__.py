@@ -1,0 +1,3 @@
+from .layer_decay_constructor import ITPNLayerDecayOptimWrapperConstructor
+
+__all__ = ['ITPNLayerDecayOptimWrapperConstructor']

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from mmitpn.models.layers import Attention, HiViTBlock, relative_position_index
+
+
+def test_mlp_only_block_has_no_attention():
+    blk = HiViTBlock(32, num_heads=0, mlp_ratio=3)
+    names = {n for n, _ in blk.named_parameters()}
+    assert not any(n.startswith(('attn', 'norm1')) for n in names)
+    assert blk.mlp.fc1.out_features == 96
+    # per-token: works on any leading layout and never mixes tokens
+    x = torch.randn(2, 5, 4, 4, 32)
+    y = blk(x)
+    x2 = x.clone()
+    x2[:, 3] += 1
+    assert torch.equal(blk(x2)[:, :3], y[:, :3])
+
+
+def test_attention_matches_explicit_softmax_with_rpe():
+    torch.manual_seed(1)
+    attn = Attention(16, 4, rpe_size=(3, 2)).eval()
+    x = torch.randn(2, 6, 16)
+    index = relative_position_index((3, 2))
+    out = attn(x, index)
+    qkv = attn.qkv(x).view(2, 6, 3, 4, 4).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv
+    bias = attn.relative_position_bias_table[index].permute(2, 0, 1)
+    w = (q @ k.transpose(-2, -1) * 4**-0.5 + bias).softmax(-1)
+    ref = attn.proj((w @ v).transpose(1, 2).reshape(2, 6, 16))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_rpe_requires_index():
+    attn = Attention(16, 4, rpe_size=(2, 2))
+    with pytest.raises(ValueError, match='rpe_index'):
+        attn(torch.randn(1, 4, 16))
+
+
+def test_heads_must_divide_width():
+    with pytest.raises(ValueError, match='num_heads'):
+        HiViTBlock(30, num_heads=4)
+
+
+def test_layer_scale_and_checkpoint_give_same_result():
+    blk = HiViTBlock(16, num_heads=2, layer_scale_init_value=0.1)
+    assert torch.allclose(blk.gamma1, torch.full((16, ), 0.1))
+    blk_cp = HiViTBlock(16, num_heads=2, layer_scale_init_value=0.1,
+                        with_cp=True)
+    blk_cp.load_state_dict(blk.state_dict())
+    x = torch.randn(2, 4, 16, requires_grad=True)
+    x_cp = x.detach().clone().requires_grad_()
+    y, y_cp = blk(x), blk_cp(x_cp)
+    torch.testing.assert_close(y, y_cp)
+    y.sum().backward()
+    y_cp.sum().backward()
+    torch.testing.assert_close(x.grad, x_cp.grad)
