@@ -1,3 +1,4 @@
+from .engine.checkpoint import use_atomic_checkpoints
 from .utils.launch import allow_full_checkpoint_load
 from .version import __version__
 
@@ -7,5 +8,7 @@ from .version import __version__
 # restores the pre-2.6 behaviour for calls that do not choose (set
 # TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 to opt out); only load trusted files.
 allow_full_checkpoint_load()
+# Checkpoints are written to a temporary file and renamed into place.
+use_atomic_checkpoints()
 
 __all__ = ['__version__']

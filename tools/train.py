@@ -20,6 +20,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmitpn.engine.checkpoint import find_resumable_checkpoint
 from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
                           setup_amp, setup_cpu_dist)
 
@@ -102,8 +103,10 @@ def main():
 
     # resume priority: given checkpoint > latest in work_dir
     if args.resume == 'auto':
+        # the newest *complete* checkpoint: a crash can leave the
+        # last_checkpoint pointer empty or stale
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

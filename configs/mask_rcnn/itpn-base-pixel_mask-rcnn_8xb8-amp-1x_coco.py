@@ -4,7 +4,6 @@
 _base_ = [
     '../_base_/models/mask-rcnn_itpn-base.py',
     '../_base_/datasets/coco_instance_detr_aug.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
     '../_base_/schedules/itpn_det_adamw.py',
 ]
