@@ -3,8 +3,13 @@
 
 1. generate the embedded demo data (``tools/data/make_demo_data.py``);
 2. integrally pre-train a tiny iTPN (backbone + pyramid, pixel MIM + MFM
-   with an EMA teacher) on the demo images;
-3. write reconstruction pictures of the pre-trained model.
+   with an EMA teacher) on the demo images, and write reconstruction
+   pictures of it;
+3. fine-tune Mask R-CNN whose backbone AND neck are that pre-trained
+   HiViT + pyramid on the demo COCO set (``--scratch`` also trains the
+   same schedule from random initialisation, for comparison);
+4. evaluate bbox / segm mAP with mmdet's COCO metric and draw the
+   predictions on the validation images.
 
 Each stage is skipped when its output already exists (``--force`` redoes
 everything); training stages resume from their last checkpoint.
@@ -20,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAIN_CFG = 'configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-20e_demo.py'
+DET_CFG = 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py'
 
 
 def log(msg):
@@ -48,21 +54,34 @@ def epoch_losses(work_dir):
     }
 
 
+def last_test_metrics(work_dir):
+    """Metrics of the newest ``tools/test.py`` run in ``work_dir``."""
+    for js in sorted(Path(work_dir).glob('*/*.json'), reverse=True):
+        rec = json.loads(js.read_text().splitlines()[-1])
+        if 'coco/bbox_mAP' in rec:
+            return rec
+    return {}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--force', action='store_true')
+    parser.add_argument(
+        '--scratch',
+        action='store_true',
+        help='also fine-tune from random initialisation, for comparison')
     args = parser.parse_args(argv)
     start = time.time()
     py = sys.executable
     work = Path(args.work_dir)
     pre_dir = work / 'pretrain'
 
-    log('stage 1/3: embedded data')
+    log('stage 1/4: embedded data')
     run([py, 'tools/data/make_demo_data.py', '--out', 'data/demo'] +
         (['--force'] if args.force else []))
 
-    log('stage 2/3: integral pre-training (backbone + pyramid, pixel + '
+    log('stage 2/4: integral pre-training (backbone + pyramid, pixel + '
         'MFM)')
     ckpt = pre_dir / 'epoch_20.pth'
     if args.force or not ckpt.exists():
@@ -70,11 +89,31 @@ def main(argv=None):
              '--resume'])
     losses = epoch_losses(pre_dir)
 
-    log('stage 3/3: reconstruction pictures')
     pics = work / 'reconstructions'
     images = sorted((REPO / 'data/demo/pretrain/train').rglob('*.png'))[:6]
     run([py, 'tools/analysis_tools/visualize_reconstruction.py',
          PRETRAIN_CFG, ckpt, *images, '--out-dir', pics])
+
+    log('stage 3/4: Mask R-CNN fine-tuning from the pre-trained backbone '
+        'AND pyramid')
+    runs = {'pretrained': [f'pretrained={ckpt}']}
+    if args.scratch:
+        runs['scratch'] = ['model.backbone.init_cfg=None',
+                           'model.neck.init_cfg=None']
+    metrics = {}
+    for name, opts in runs.items():
+        det_dir = work / f'mask_rcnn_{name}'
+        det_ckpt = det_dir / 'epoch_12.pth'
+        if args.force or not det_ckpt.exists():
+            run([py, 'tools/train.py', DET_CFG, '--work-dir', det_dir,
+                 '--resume', '--cfg-options', *opts])
+        log(f'stage 4/4: COCO evaluation and pictures ({name})')
+        vis = det_dir / 'predictions'
+        out = det_dir / 'test_metrics.json'
+        run([py, 'tools/test.py', DET_CFG, det_ckpt, '--work-dir', det_dir,
+             '--show-dir', vis.name, '--cfg-options', *opts])
+        metrics[name] = (last_test_metrics(det_dir), det_ckpt, vis)
+        out.write_text(json.dumps(metrics[name][0], indent=2))
 
     print()
     log(f'done in {time.time() - start:.0f} s')
@@ -84,8 +123,14 @@ def main(argv=None):
             log(f'  {k:16s} epoch {min(losses)}: {first[k]:.4f}  ->  epoch '
                 f'{max(losses)}: {last[k]:.4f}')
     log(f'  pre-trained checkpoint: {osp.abspath(ckpt)}')
-    log(f'  training log:           {osp.abspath(pre_dir)}')
+    log(f'  pre-training log:       {osp.abspath(pre_dir)}')
     log(f'  reconstruction images:  {osp.abspath(pics)}')
+    for name, (m, det_ckpt, vis) in metrics.items():
+        log(f'  Mask R-CNN ({name}): bbox mAP {m.get("coco/bbox_mAP", -1):.3f}'
+            f' (AP50 {m.get("coco/bbox_mAP_50", -1):.3f}), segm mAP '
+            f'{m.get("coco/segm_mAP", -1):.3f}')
+        log(f'    checkpoint: {osp.abspath(det_ckpt)}')
+        log(f'    pictures:   {osp.abspath(vis)}')
 
 
 if __name__ == '__main__':

@@ -7,8 +7,9 @@ from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
 from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
-                      build_2d_sincos_pos_embed, relative_position_index,
-                      resize_pos_embed, resize_rel_pos_table)
+                      build_2d_sincos_pos_embed, init_trunc_normal,
+                      relative_position_index, resize_pos_embed,
+                      resize_rel_pos_table)
 
 _ARCH_KEYS = {'embed_dims', 'depths', 'num_heads'}
 
@@ -189,7 +190,7 @@ class HiViTBackbone(BaseModule):
             self.mask_token = nn.Parameter(torch.zeros(1, 1, C))
             nn.init.trunc_normal_(self.mask_token, std=.02)
 
-        self.apply(self._init_module)
+        self.apply(init_trunc_normal)
         self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
         self._freeze_stages()
 
@@ -226,16 +227,6 @@ class HiViTBackbone(BaseModule):
                                  f'HiViT (valid: -3..2).')
             out.append(j)
         return tuple(out)
-
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:

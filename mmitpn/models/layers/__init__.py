@@ -1,11 +1,11 @@
-from .block import Attention, HiViTBlock, Mlp
+from .block import Attention, HiViTBlock, Mlp, init_trunc_normal
 from .patch_ops import (PatchEmbed, PatchMerge, PatchSplit, dense_to_tokens,
                         tokens_to_dense)
 from .pos_embed import (build_2d_sincos_pos_embed, relative_position_index,
                         resize_pos_embed, resize_rel_pos_table)
 
 __all__ = [
-    'Attention', 'HiViTBlock', 'Mlp', 'PatchEmbed', 'PatchMerge',
+    'Attention', 'HiViTBlock', 'Mlp', 'init_trunc_normal', 'PatchEmbed', 'PatchMerge',
     'PatchSplit', 'dense_to_tokens', 'tokens_to_dense',
     'build_2d_sincos_pos_embed', 'relative_position_index',
     'resize_pos_embed', 'resize_rel_pos_table'

@@ -10,6 +10,22 @@ from torch.utils.checkpoint import checkpoint
 from .pos_embed import resize_rel_pos_table
 
 
+def init_trunc_normal(m: nn.Module) -> None:
+    """Initialise Linear layers with truncated normal (std 0.02, zero bias)
+    and LayerNorms with ones / zeros, as the official HiViT / iTPN code.
+
+    Args:
+        m (nn.Module): A module, typically passed by ``Module.apply``.
+    """
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
 class Mlp(nn.Module):
     """Two linear layers with GELU in between.
 

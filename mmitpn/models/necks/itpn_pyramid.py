@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..layers import HiViTBlock, PatchSplit
+from ..layers import HiViTBlock, PatchSplit, init_trunc_normal
 
 
 @MODELS.register_module()
@@ -109,17 +109,7 @@ class ITPNPyramid(BaseModule):
         self.blocks_4 = blocks(fpn_depth, dpr[fpn_depth:2 * fpn_depth])
         # finest first: out_blocks[0] on P4, [1] on P8, [2] on P16
         self.out_blocks = blocks(3, dpr[2 * fpn_depth:])
-        self.apply(self._init_module)
-
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        self.apply(init_trunc_normal)
 
     @property
     def out_widths(self) -> Tuple[int, ...]:
