@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
+from ..utils import check_state_dict_shapes
 from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
                       build_2d_sincos_pos_embed, init_trunc_normal,
                       relative_position_index, resize_pos_embed,
@@ -249,18 +250,20 @@ class HiViTBackbone(BaseModule):
     def _prepare_pos_embed(self, state_dict, prefix, *args, **kwargs):
         """Resize a checkpoint's position embedding and relative position
         bias tables to this model's grid when they differ (fine-tuning at
-        another resolution). Square source grids are assumed, as in every
-        released iTPN / HiViT checkpoint."""
+        another resolution; square source grids, as in every released iTPN
+        / HiViT checkpoint), then fail with a table if any other tensor has
+        another shape (a checkpoint of another arch)."""
         key = prefix + 'pos_embed'
         if self.pos_embed is not None and key in state_dict and \
-                state_dict[key].shape != self.pos_embed.shape:
+                state_dict[key].shape != self.pos_embed.shape and \
+                state_dict[key].shape[-1] == self.embed_dims:
             src = state_dict[key]
             s = int(round(src.shape[1]**0.5))
-            if s * s != src.shape[1] or src.shape[2] != self.embed_dims:
+            if s * s != src.shape[1]:
                 raise ValueError(
                     f'Checkpoint {key} has shape {tuple(src.shape)}, which '
-                    f'is not a square grid of width {self.embed_dims}; it '
-                    f'belongs to another arch.')
+                    f'is not a square grid: cannot resize it to '
+                    f'{self.grid_size}.')
             state_dict[key] = resize_pos_embed(src, (s, s), self.grid_size)
         for name, _ in self.named_parameters():
             if not name.endswith('relative_position_bias_table'):
@@ -272,6 +275,7 @@ class HiViTBackbone(BaseModule):
                 s = (int(round(src.shape[0]**0.5)) + 1) // 2
                 state_dict[key] = resize_rel_pos_table(
                     src, (s, s), self.grid_size)
+        check_state_dict_shapes(self, state_dict, prefix)
 
     # ---------------------------------------------------------------- forward
     def _pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:

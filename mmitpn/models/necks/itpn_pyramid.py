@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
+from ..utils import check_state_dict_shapes
 from ..layers import HiViTBlock, PatchSplit, init_trunc_normal
 
 
@@ -110,6 +111,11 @@ class ITPNPyramid(BaseModule):
         # finest first: out_blocks[0] on P4, [1] on P8, [2] on P16
         self.out_blocks = blocks(3, dpr[2 * fpn_depth:])
         self.apply(init_trunc_normal)
+        self._register_load_state_dict_pre_hook(self._check_shapes)
+
+    def _check_shapes(self, state_dict, prefix, *args) -> None:
+        """Fail with a table when a checkpoint of another width is loaded."""
+        check_state_dict_shapes(self, state_dict, prefix)
 
     @property
     def out_widths(self) -> Tuple[int, ...]:

@@ -75,6 +75,28 @@ class ITPNCLIP(BaseSelfSupervisor):
             raise ValueError(f'side_block {self.side_block} is not a stage-3 '
                              f'block (0..{depth - 1}).')
         self.mfm_head = MODELS.build(mfm_head) if mfm_head else None
+        self._check_target_dims()
+
+    def _check_target_dims(self) -> None:
+        """Fail at build time when a head does not predict the teacher's
+        width (ViT-B/16 gives 512-d tokens, ViT-L/14 768-d)."""
+        E = self._teacher[0].embed_dims
+        hint = (f'the CLIP teacher gives {E}-d tokens (512 for ViT-B/16, '
+                f'768 for ViT-L/14)')
+        for name in ('head', 'side_head'):
+            head = getattr(self, name)
+            if head is not None and head.target_dims != E:
+                raise ValueError(f'{name}.target_dims is {head.target_dims} '
+                                 f'but {hint}; set target_dims={E}.')
+        if self.mfm_head is not None and (
+                any(c != E for c in self.mfm_head.target_channels)
+                or any(k != 1 for k in self.mfm_head.target_sizes)):
+            raise ValueError(
+                f'mfm_head predicts target_channels='
+                f'{self.mfm_head.target_channels}, target_sizes='
+                f'{self.mfm_head.target_sizes}, but {hint}, one per patch; '
+                f'set target_channels=({E}, {E}, {E}), '
+                f'target_sizes=(1, 1, 1).')
 
     @property
     def teacher(self):
@@ -93,16 +115,44 @@ class ITPNCLIP(BaseSelfSupervisor):
 
     def loss(self, inputs, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
+        """Distillation (and MFM) losses of a batch.
+
+        Args:
+            inputs (torch.Tensor | list[torch.Tensor]): Normalised images
+                ``(B, 3, H, W)`` (the first view when a list).
+            data_samples (list[DataSample]): One per image, each with a
+                ``mask`` of ``(H/16, W/16)`` (1 = masked) as packed by
+                ``PackInputs`` after ``BEiTMaskGenerator``.
+
+        Returns:
+            dict[str, torch.Tensor]: ``loss_clip``, ``loss_clip_side``
+            (with a side head) and ``loss_mfm_s{4,8,16}`` (with an MFM
+            head).
+        """
         img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         if not data_samples or 'mask' not in data_samples[0]:
             raise ValueError(
                 'ITPNCLIP needs block masks from the pipeline: add '
                 "dict(type='BEiTMaskGenerator', input_size=14, "
-                'num_masking_patches=75, min_num_patches=16) and '
-                "PackInputs(algorithm_keys=['mask']).")
-        mask = torch.stack([ds.mask for ds in data_samples]).to(
-            img.device).flatten(1).float()
+                'num_masking_patches=75, min_num_patches=16) before '
+                "PackInputs (which packs 'mask' by itself).")
+        # PackInputs(algorithm_keys=['mask']) leaves the numpy array
+        mask = torch.stack([torch.as_tensor(ds.mask) for ds in data_samples])
+        mask = mask.to(img.device).flatten(1).float()
+        grid = (img.shape[-2] // self.backbone.patch_size,
+                img.shape[-1] // self.backbone.patch_size)
+        if mask.shape[1] != grid[0] * grid[1]:
+            raise ValueError(
+                f'Masks have {mask.shape[1]} entries per image but '
+                f'{tuple(img.shape[-2:])} images have {grid[0]}x{grid[1]} '
+                f'patches; set BEiTMaskGenerator(input_size={grid[0]}).')
         target = self.teacher(img)
+        if target.shape[1] != mask.shape[1]:
+            raise ValueError(
+                f'The CLIP teacher gives {target.shape[1]} tokens per image '
+                f'but the student has {mask.shape[1]} patches: its input '
+                f'resolution {self.teacher.input_resolution} must give the '
+                f'same grid.')
         feats, side = self.backbone.forward_dense(
             img, mask=mask, return_block=self.side_block)
         pyramid = self.neck(feats)[:3]

@@ -1,5 +1,7 @@
 """A frozen CLIP image encoder used as the iTPN teacher."""
 import os.path as osp
+import warnings
+import zipfile
 from typing import Sequence
 
 import torch
@@ -12,25 +14,72 @@ OPENAI_CLIP_MEAN = (122.770938, 116.7460125, 104.09373615)
 OPENAI_CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
 
 
+#: Keys ``build_clip_model`` reads to size the model; a file without them
+#: is not an OpenAI CLIP ViT.
+REQUIRED_KEYS = ('visual.proj', 'visual.conv1.weight',
+                 'visual.positional_embedding', 'text_projection',
+                 'positional_embedding', 'token_embedding.weight',
+                 'ln_final.weight')
+
+
+def _is_torchscript(path: str) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip with ``code/``),
+    as OpenAI released its CLIP weights, rather than a ``torch.save``
+    file."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(
+            n.endswith('/constants.pkl') or '/code/' in n
+            for n in zf.namelist())
+
+
 def load_clip_state_dict(path: str) -> dict:
-    """Read OpenAI CLIP weights (a TorchScript archive as released, or a
-    plain state dict) from a local file."""
+    """Read OpenAI CLIP ViT weights from a local file.
+
+    Accepts the TorchScript archive OpenAI releases (``ViT-B-16.pt``,
+    ``ViT-L-14.pt``) and a plain state dict saved with ``torch.save``
+    (optionally under a ``'state_dict'`` key). Plain files are read with
+    ``weights_only=True``. Nothing is downloaded.
+
+    Args:
+        path (str): Local path of the weights.
+
+    Returns:
+        dict: The CLIP state dict (OpenAI key names).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: The file cannot be read as a checkpoint, or it is not
+            an OpenAI CLIP ViT (e.g. a ResNet CLIP or another model).
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'CLIP weights not found at {path!r}. mmitpn never downloads at '
             f'run time: fetch OpenAI\'s ViT-B-16.pt (or ViT-L-14.pt) once, '
             f'then set model.teacher.weights to its local path.')
     try:
-        return torch.jit.load(path, map_location='cpu').state_dict()
-    except RuntimeError:
-        pass
-    sd = torch.load(path, map_location='cpu', weights_only=False)
+        if _is_torchscript(path):
+            with warnings.catch_warnings():
+                # the archive format OpenAI ships; nothing else reads it
+                warnings.simplefilter('ignore', FutureWarning)
+                sd = torch.jit.load(path, map_location='cpu').state_dict()
+        else:
+            sd = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise ValueError(f'{path!r} cannot be read as CLIP weights (a '
+                         f'TorchScript archive or a torch.save state dict): '
+                         f'{type(e).__name__}: {e}') from e
     if isinstance(sd, dict) and 'state_dict' in sd:
         sd = sd['state_dict']
-    if not isinstance(sd, dict) or 'visual.proj' not in sd:
+    if not isinstance(sd, dict):
+        raise ValueError(f'{path!r} holds a {type(sd).__name__}, not a '
+                         f'CLIP state dict.')
+    missing = [k for k in REQUIRED_KEYS if k not in sd]
+    if missing:
         raise ValueError(f'{path!r} is not an OpenAI CLIP ViT checkpoint '
-                         f'(no visual.proj).')
-    return sd
+                         f'(missing {missing}).')
+    return dict(sd)
 
 
 @MODELS.register_module()
@@ -46,7 +95,9 @@ class CLIPTeacher(nn.Module):
     gives the same 14x14 grid as a 224 student).
 
     Args:
-        weights (str): Local path of the CLIP weights.
+        weights (str): Local path of the CLIP weights: OpenAI's
+            TorchScript archive or a ``torch.save`` state dict (see
+            :func:`load_clip_state_dict`). Never downloaded.
         student_mean (Sequence[float]): Mean the student's images were
             normalised with (0-255 scale). Defaults to ImageNet's.
         student_std (Sequence[float]): Their std. Defaults to ImageNet's.
@@ -58,7 +109,17 @@ class CLIPTeacher(nn.Module):
                  student_std: Sequence[float] = (58.395, 57.12, 57.375)):
         super().__init__()
         from mmpretrain.models.utils import build_clip_model
-        clip = build_clip_model(load_clip_state_dict(weights), False)
+        state_dict = load_clip_state_dict(weights)
+        given = set(state_dict)
+        clip = build_clip_model(state_dict, False)
+        # build_clip_model loads non-strictly: a truncated file would
+        # leave part of the image tower randomly initialised
+        missing = sorted(f'visual.{k}' for k in clip.visual.state_dict()
+                         if f'visual.{k}' not in given)
+        if missing:
+            raise ValueError(f'{weights!r} lacks image-tower weights of the '
+                             f'CLIP it describes: {missing[:5]}'
+                             f'{" ..." if len(missing) > 5 else ""}')
         self.visual = clip.visual.requires_grad_(False).eval()
         self.embed_dims = self.visual.output_dim
         self.input_resolution = self.visual.input_resolution
@@ -72,12 +133,25 @@ class CLIPTeacher(nn.Module):
             'shift', (s_mean - c_mean) / c_std, persistent=False)
 
     def train(self, mode: bool = True):
-        return super().train(False)  # always frozen
+        """Stay in eval mode whatever ``mode`` is (the teacher is frozen).
+
+        Args:
+            mode (bool): Ignored. Defaults to True.
+        """
+        return super().train(False)
 
     @torch.no_grad()
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """``(B, N, E)`` patch-token targets for student-normalised
-        images."""
+        """Patch-token targets.
+
+        Args:
+            img (torch.Tensor): ``(B, 3, H, W)`` images normalised with
+                ``student_mean`` / ``student_std`` (RGB).
+
+        Returns:
+            torch.Tensor: ``(B, N, E)`` float32 tokens, CLS dropped, after
+            ``ln_post`` and the visual projection (not yet normalised).
+        """
         x = img * self.scale + self.shift
         if x.shape[-1] != self.input_resolution or \
                 x.shape[-2] != self.input_resolution:

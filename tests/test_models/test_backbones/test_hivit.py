@@ -147,7 +147,7 @@ def test_pos_embed_types_and_resize_on_load():
     assert table.shape == (11 * 11, 2)
     bad = src.state_dict()
     bad['pos_embed'] = torch.zeros(1, 15, 64)
-    with pytest.raises(ValueError, match='another arch'):
+    with pytest.raises(ValueError, match='not a square grid'):
         dst.load_state_dict(bad)
 
 
@@ -165,3 +165,16 @@ def test_get_layer_depth():
     assert model.get_layer_depth('backbone.stages.2.1.attn.qkv.weight',
                                  'backbone.') == (4, 6)
     assert model.get_layer_depth('neck.align_8.weight', 'backbone.') == (5, 6)
+
+
+def test_checkpoint_of_another_arch_fails_with_a_table():
+    src = build()
+    dst = HiViTBackbone(arch=dict(embed_dims=128, depths=(1, 1, 2),
+                                  num_heads=2), img_size=64)
+    with pytest.raises(ValueError, match='another architecture') as err:
+        dst.load_state_dict(src.state_dict(), strict=False)
+    assert 'stages.2.0.attn.qkv.weight' in str(err.value)
+    # the same through MMEngine's non-strict loader (init_cfg / load_from)
+    from mmengine.runner.checkpoint import load_state_dict
+    with pytest.raises(ValueError, match='another architecture'):
+        load_state_dict(dst, src.state_dict(), strict=False)

@@ -68,3 +68,12 @@ def test_errors():
     wrong = ITPNPyramid(in_channels=(32, 64, 128), out_channels=32)
     with pytest.raises(ValueError, match='in_channels'):
         wrong(feats)
+
+
+def test_checkpoint_of_another_width_fails_with_a_table():
+    small = ITPNPyramid(in_channels=(16, 32, 64), out_channels=32)
+    big = ITPNPyramid(in_channels=(16, 32, 64), out_channels=48)
+    with pytest.raises(ValueError, match='another architecture') as err:
+        big.load_state_dict(small.state_dict())
+    assert 'align_16.weight' in str(err.value)
+    assert 'checkpoint (32, 64)' in str(err.value)

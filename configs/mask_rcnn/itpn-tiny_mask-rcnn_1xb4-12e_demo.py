@@ -1,0 +1,109 @@
+# Quick start, step 2: fine-tune the tiny iTPN pre-trained by
+# configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-20e_demo.py with Mask R-CNN
+# on the embedded COCO-format shapes (tools/data/make_demo_data.py: 160x160
+# images, circle / square / triangle); minutes on a 2-core CPU. The recipe
+# of the iTPN-B 1x config at a small scale: backbone AND pyramid load from
+# the pre-training checkpoint, the pyramid is the neck (5 levels).
+# Without a checkpoint, train from scratch with
+#   --cfg-options model.backbone.init_cfg=None model.neck.init_cfg=None
+# SyncBN of the heads is reverted to BN by MMEngine on one process.
+_base_ = './itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py'
+pretrained = 'work_dirs/demo/pretrain/epoch_20.pth'
+classes = ('circle', 'square', 'triangle')
+width = 64  # pyramid width = the width of every head input
+model = dict(
+    backbone=dict(
+        # the tiny arch of the demo pre-training (replaces the arch name)
+        arch=dict(
+            _delete_=True, embed_dims=128, depths=(1, 1, 2), num_heads=4),
+        img_size=96,
+        drop_path_rate=0.05,
+        init_cfg=dict(checkpoint=pretrained)),
+    neck=dict(
+        in_channels=(32, 64, 128),
+        out_channels=width,
+        fpn_depth=1,
+        init_cfg=dict(checkpoint=pretrained)),
+    rpn_head=dict(in_channels=width, feat_channels=width),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=width),
+        bbox_head=dict(
+            in_channels=width,
+            conv_out_channels=width,
+            fc_out_channels=256,
+            num_classes=len(classes)),
+        mask_roi_extractor=dict(out_channels=width),
+        mask_head=dict(
+            in_channels=width, conv_out_channels=width,
+            num_classes=len(classes))))
+
+data_root = 'data/demo/coco/'
+metainfo = dict(
+    classes=classes, palette=[(220, 20, 60), (0, 128, 255), (0, 200, 80)])
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(160, 160), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(160, 160), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    ann_file=data_root + 'annotations/instances_val.json',
+    metric=['bbox', 'segm'])
+test_evaluator = val_evaluator
+
+# fp32 (no AMP) so that it runs anywhere; same layer-wise lr decay.
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='mmitpn.ITPNLayerDecayOptimWrapperConstructor',
+    optimizer=dict(
+        type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(layer_decay_rate=0.9))
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=100),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=max_epochs,
+        by_epoch=True,
+        milestones=[9, 11],
+        gamma=0.1)
+]
+auto_scale_lr = dict(enable=False, base_batch_size=4)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=2))
+randomness = dict(seed=0)
