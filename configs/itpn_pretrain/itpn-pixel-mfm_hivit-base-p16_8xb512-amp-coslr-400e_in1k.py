@@ -7,3 +7,7 @@ _base_ = [
     '../_base_/schedules/itpn_pixel_pretrain.py',
 ]
 custom_hooks = [dict(type='mmitpn.EMATeacherHook')]
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+randomness = dict(seed=0, diff_rank_seed=True)
+resume = True

@@ -35,7 +35,13 @@ model = dict(
         mask_roi_extractor=dict(out_channels=width),
         mask_head=dict(
             in_channels=width, conv_out_channels=width,
-            num_classes=len(classes))))
+            num_classes=len(classes))),
+    # a few objects per small image: fewer proposals and RoIs keep a CPU
+    # step short (the 4-conv box head runs on every sampled RoI)
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
 
 data_root = 'data/demo/coco/'
 metainfo = dict(

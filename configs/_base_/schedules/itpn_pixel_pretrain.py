@@ -1,7 +1,9 @@
 # Official iTPN pixel pre-training recipe (spec section 3): batch 4096,
 # lr 1.5e-4 x bs / 256, AdamW (0.9, 0.95), wd 0.05 (none on norms, biases,
 # position embeddings, mask tokens), 40 warm-up epochs, cosine to 0, AMP.
-# Set max_epochs in the leaf config (cosine length follows it).
+# Set max_epochs in the leaf config (cosine length follows it). Runtime
+# keys (default_hooks, randomness, resume) go in the leaf too: mmengine
+# refuses a key defined by two bases (mmpretrain's default_runtime has them).
 max_epochs = 400
 warmup_epochs = 40
 optim_wrapper = dict(
@@ -38,8 +40,4 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
-randomness = dict(seed=0, diff_rank_seed=True)
-resume = True
 auto_scale_lr = dict(base_batch_size=4096)

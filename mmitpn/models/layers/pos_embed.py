@@ -60,8 +60,10 @@ def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
     Returns:
         torch.Tensor: ``(1, Hd * Wd, C)``.
     """
-    hs, ws = src_shape
-    hd, wd = dst_shape
+    # int(): grid sizes read from a traced input's shape are tensors
+    # (jit tracing, FLOP counting), which F.interpolate's scale_factor refuses
+    hs, ws = (int(s) for s in src_shape)
+    hd, wd = (int(s) for s in dst_shape)
     c = pos_embed.shape[-1]
     grid = pos_embed.reshape(1, hs, ws, c).permute(0, 3, 1, 2)
     dtype = grid.dtype
@@ -111,8 +113,8 @@ def resize_rel_pos_table(table: torch.Tensor, src_shape: Tuple[int, int],
     """
     if tuple(src_shape) == tuple(dst_shape):
         return table
-    hs, ws = (2 * s - 1 for s in src_shape)
-    hd, wd = (2 * s - 1 for s in dst_shape)
+    hs, ws = (2 * int(s) - 1 for s in src_shape)
+    hd, wd = (2 * int(s) - 1 for s in dst_shape)
     heads = table.shape[-1]
     grid = table.reshape(1, hs, ws, heads).permute(0, 3, 1, 2)
     grid = F.interpolate(

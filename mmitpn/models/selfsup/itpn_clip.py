@@ -26,6 +26,12 @@ class ITPNCLIP(BaseSelfSupervisor):
       reconstructs the CLIP token of the masked patches (MFM on the
       pyramid with CLIP as the teacher).
 
+    The teacher is not a submodule: it stays out of ``state_dict`` (each
+    run rebuilds it from its local file) and out of DDP and the optimizer.
+
+    Paper: iTPN (Tian et al., CVPR 2023), arXiv 2211.12735; official code
+    github.com/sunsmarterjie/iTPN (``itpn_clip``).
+
     Args:
         backbone (dict): :class:`HiViTBackbone` config with
             ``use_mask_token=True`` (and, officially, ``use_rpe=True``,
@@ -39,7 +45,8 @@ class ITPNCLIP(BaseSelfSupervisor):
             defaults to ``int(0.75 * depth)`` as officially.
         mfm_head (dict, optional): :class:`ITPNFeatureHead` with
             ``target_sizes=(1, 1, 1)`` and the CLIP width as every target
-            width. Defaults to None.
+            width; its decoders' own mask tokens are frozen (unused, since
+            every patch is present). Defaults to None.
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -75,6 +82,13 @@ class ITPNCLIP(BaseSelfSupervisor):
             raise ValueError(f'side_block {self.side_block} is not a stage-3 '
                              f'block (0..{depth - 1}).')
         self.mfm_head = MODELS.build(mfm_head) if mfm_head else None
+        if self.mfm_head is not None:
+            # Every patch reaches the MFM decoders (masked ones carry the
+            # backbone's mask token), so their own mask tokens are never
+            # used; frozen, DDP needs no find_unused_parameters for them.
+            for name, p in self.mfm_head.named_parameters():
+                if name.split('.')[-1] == 'mask_token':
+                    p.requires_grad_(False)
         self._check_target_dims()
 
     def _check_target_dims(self) -> None:

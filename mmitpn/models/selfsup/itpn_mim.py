@@ -164,8 +164,9 @@ class ITPNMIM(BaseSelfSupervisor):
         them, else from :meth:`random_masking`."""
         img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         if data_samples and 'mask' in data_samples[0]:
-            mask = torch.stack([ds.mask for ds in data_samples]).to(
-                img.device)
+            mask = torch.stack(
+                [torch.as_tensor(ds.mask) for ds in data_samples]).to(
+                    img.device)
             ids_keep, ids_restore, mask = self.ids_from_mask(mask)
         else:
             grid = (img.shape[-2] // self.backbone.patch_size,

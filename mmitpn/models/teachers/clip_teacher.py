@@ -131,6 +131,7 @@ class CLIPTeacher(nn.Module):
         self.register_buffer('scale', s_std / c_std, persistent=False)
         self.register_buffer(
             'shift', (s_mean - c_mean) / c_std, persistent=False)
+        self.eval()
 
     def train(self, mode: bool = True):
         """Stay in eval mode whatever ``mode`` is (the teacher is frozen).

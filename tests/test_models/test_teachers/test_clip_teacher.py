@@ -121,7 +121,9 @@ def test_non_clip_files(tmp_path, clip_file):
 
 
 def test_frozen_and_always_eval(clip_file):
-    teacher = CLIPTeacher(clip_file[1]).train()
+    teacher = CLIPTeacher(clip_file[1])
+    assert not teacher.training  # built in eval mode, not just its ViT
+    teacher.train()
     assert not teacher.training
     assert all(not m.training for m in teacher.modules())
     assert all(not p.requires_grad for p in teacher.parameters())

@@ -1,0 +1,340 @@
+"""Downstream configs (Mask R-CNN, Cascade, UPerNet, classification).
+
+- every config loads with the hosts' bases and scopes its own types;
+- hand-over: a checkpoint of the tiny demo pre-training model initialises
+  backbone AND pyramid of each downstream model, as the configs load it
+  (``init_cfg`` with prefixes ``backbone.`` / ``neck.``), then the model
+  runs one CPU forward;
+- the layer-wise lr decay groups of a detector follow the documented rule.
+"""
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DefaultScope
+
+REPO = Path(__file__).resolve().parents[2]
+TASK_DIRS = ('mask_rcnn', 'cascade_rcnn', 'upernet', 'classification')
+CONFIGS = sorted(p for d in TASK_DIRS for p in (REPO / 'configs' / d).glob(
+    '*.py'))
+PRETRAIN_CFG = REPO / 'configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-20e_demo.py'  # noqa: E501
+DET_DEMO = REPO / 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py'
+SEG_DEMO = REPO / 'configs/upernet/itpn-tiny_upernet_1xb4-2k_demo.py'
+HOST_OF_DIR = dict(
+    mask_rcnn='mmdet',
+    cascade_rcnn='mmdet',
+    upernet='mmseg',
+    classification='mmpretrain')
+
+# the demo pre-training model (configs/itpn_pretrain/...demo.py)
+TINY_ARCH = dict(embed_dims=128, depths=(1, 1, 2), num_heads=4)
+STAGE_DIMS = (32, 64, 128)
+PT_SIZE = 96
+WIDTH = 64
+
+
+def _our_type_names():
+    import mmitpn.datasets  # noqa: F401
+    import mmitpn.engine  # noqa: F401
+    import mmitpn.evaluation  # noqa: F401
+    import mmitpn.models  # noqa: F401
+    from mmitpn import registry
+    names = set()
+    for reg in vars(registry).values():
+        if type(reg).__name__ == 'Registry' and reg.scope == 'mmitpn':
+            names |= set(reg.module_dict)
+    return names
+
+
+def _types(node, path='cfg'):
+    """(path, value) of every ``type`` / ``constructor`` string."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ('type', 'constructor') and isinstance(v, str):
+                yield f'{path}.{k}', v
+            else:
+                yield from _types(v, f'{path}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _types(v, f'{path}[{i}]')
+
+
+@pytest.mark.parametrize(
+    'cfg_path', CONFIGS, ids=[f'{p.parent.name}/{p.stem}' for p in CONFIGS])
+def test_config_loads_and_scopes_own_types(cfg_path):
+    cfg = Config.fromfile(str(cfg_path))
+    assert cfg.default_scope == HOST_OF_DIR[cfg_path.parent.name]
+    ours = _our_type_names()
+    bare = [(p, t) for p, t in _types(cfg._cfg_dict.to_dict())
+            if t.split('.')[-1] in ours and not t.startswith('mmitpn.')]
+    assert not bare, f'unscoped mmitpn types: {bare}'
+    assert cfg.model.backbone.type == 'mmitpn.HiViTBackbone'
+    if 'neck' in cfg.model and cfg_path.parent.name != 'classification':
+        assert cfg.model.neck.type == 'mmitpn.ITPNPyramid'
+    assert cfg.optim_wrapper.constructor == \
+        'mmitpn.ITPNLayerDecayOptimWrapperConstructor'
+
+
+# ---------------------------------------------------------------- hand-over
+@pytest.fixture(scope='module')
+def pretrain_ckpt(tmp_path_factory):
+    """A checkpoint of the demo pre-training model, weights perturbed so
+    that nothing equals a fresh init by chance (LayerNorm ones / zeros,
+    the fixed sin-cos table)."""
+    from mmpretrain.registry import MODELS
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(str(PRETRAIN_CFG))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    g = torch.Generator().manual_seed(1)
+    state = {
+        k: v + 0.1 * torch.randn(v.shape, generator=g)
+        if v.is_floating_point() else v
+        for k, v in model.state_dict().items()
+    }
+    assert any(k.startswith('teacher.') for k in state)
+    assert any(k.startswith('mfm_head.') for k in state)
+    path = tmp_path_factory.mktemp('handover') / 'itpn_tiny_pretrain.pth'
+    torch.save(dict(state_dict=state, meta={}), path)
+    return path, state
+
+
+def _tiny_det(cfg, ckpt):
+    """Shrink a real detection config to the demo pre-training model."""
+    m = cfg.model
+    m.backbone.update(arch=TINY_ARCH, img_size=PT_SIZE)
+    m.neck.update(in_channels=STAGE_DIMS, out_channels=WIDTH, fpn_depth=1)
+    m.backbone.init_cfg.checkpoint = str(ckpt)
+    m.neck.init_cfg.checkpoint = str(ckpt)
+    m.rpn_head.update(in_channels=WIDTH, feat_channels=WIDTH)
+    roi = m.roi_head
+    roi.bbox_roi_extractor.out_channels = WIDTH
+    roi.mask_roi_extractor.out_channels = WIDTH
+    heads = roi.bbox_head if isinstance(roi.bbox_head, list) else [
+        roi.bbox_head
+    ]
+    for h in heads:
+        h.update(
+            in_channels=WIDTH, conv_out_channels=WIDTH, fc_out_channels=64,
+            num_classes=3)
+    roi.mask_head.update(
+        in_channels=WIDTH, conv_out_channels=WIDTH, num_classes=3)
+    return cfg
+
+
+def _tiny_seg(cfg, ckpt, img_size=128):
+    m = cfg.model
+    m.backbone.update(arch=TINY_ARCH, img_size=img_size)
+    m.neck.update(in_channels=STAGE_DIMS, out_channels=WIDTH, fpn_depth=1)
+    m.backbone.init_cfg.checkpoint = str(ckpt)
+    m.neck.init_cfg.checkpoint = str(ckpt)
+    widths = [WIDTH] * 4
+    if m.neck.get('concat_inputs', False):
+        widths = [WIDTH + c for c in STAGE_DIMS + STAGE_DIMS[-1:]]
+    m.decode_head.update(in_channels=widths, channels=32, num_classes=3)
+    m.auxiliary_head.update(in_channels=widths[2], channels=16, num_classes=3)
+    return cfg
+
+
+def _tiny_cls(cfg, ckpt):
+    m = cfg.model
+    m.backbone.update(arch=TINY_ARCH, img_size=PT_SIZE)
+    m.backbone.init_cfg.checkpoint = str(ckpt)
+    m.head.update(in_channels=STAGE_DIMS[-1], num_classes=10)
+    return cfg
+
+
+def _set_ckpt(cfg, ckpt):
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    cfg.model.neck.init_cfg.checkpoint = str(ckpt)
+    return cfg
+
+
+RPE = 'relative_position_bias_table'
+# name: (config, host, shrink, backbone keys that are new by design)
+HANDOVER = {
+    'mask_rcnn': ('mask_rcnn/itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py',
+                  'mmdet', _tiny_det, ()),
+    'mask_rcnn_demo': ('mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py',
+                       'mmdet', _set_ckpt, ()),
+    'cascade': ('cascade_rcnn/'
+                'itpn-base-pixel_cascade-mask-rcnn_8xb8-amp-3x_coco.py',
+                'mmdet', _tiny_det, ()),
+    # UPerNet turns rpe on, which pixel pre-training does not have; its
+    # grid (img_size 128) differs from pre-training's: pos_embed is resized
+    'upernet': ('upernet/itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-'
+                '512x512.py', 'mmseg', _tiny_seg, (RPE, )),
+    'upernet_concat': ('upernet/itpn-base-pixel-concat_upernet_8xb2-amp-'
+                       '160k_ade20k-512x512.py', 'mmseg', _tiny_seg, (RPE, )),
+    'upernet_demo': ('upernet/itpn-tiny_upernet_1xb4-2k_demo.py', 'mmseg',
+                     _set_ckpt, (RPE, )),
+    # final_norm is new for classification (documented in the config)
+    'classifier': ('classification/itpn-base-pixel_8xb128-coslr-100e_in1k.py',
+                   'mmpretrain', _tiny_cls, ('norm.weight', 'norm.bias')),
+}
+
+
+def _init_weights_logged(model, tmp_path):
+    """Run ``init_weights`` under a fresh MMLogger; return its log text."""
+    log_file = tmp_path / 'init.log'
+    logger = MMLogger.get_instance(
+        f'handover-{uuid.uuid4().hex}', log_file=str(log_file))
+    model.init_weights()
+    for h in logger.handlers:
+        h.flush()
+    return log_file.read_text()
+
+
+def _load_report(log, prefix, ckpt):
+    """Missing / unexpected keys MMEngine logged for one prefix's load."""
+    start = log.index(f'load {prefix} in model from: {ckpt}')
+    nxt = log.find(' in model from: ', log.index('\n', start))
+    seg = log[start:nxt if nxt != -1 else None]
+
+    def keys(what):
+        m = re.search(rf'{what} in source state_dict: ([^\n]*)', seg)
+        return set(m.group(1).split(', ')) if m else set()
+
+    return keys('missing keys'), keys('unexpected key')
+
+
+def _check_loaded(module, state, prefix, new_keys=()):
+    """Every tensor of ``module`` equals the checkpoint's, except the new
+    keys; returns the names not in the checkpoint."""
+    from mmitpn.models.layers import resize_pos_embed
+    absent = set()
+    for k, v in module.state_dict().items():
+        src = state.get(prefix + k)
+        if src is None:
+            absent.add(k)
+            continue
+        if k == 'pos_embed' and src.shape != v.shape:
+            s = int(src.shape[1]**0.5)
+            src = resize_pos_embed(src, (s, s), module.grid_size)
+        assert torch.equal(v, src), f'{prefix}{k} was not loaded'
+    assert all(any(n in k for n in new_keys) for k in absent), absent
+    return absent
+
+
+def _forward(name, model, host):
+    model = revert_sync_batchnorm(model).eval()
+    with torch.no_grad():
+        if host == 'mmdet':
+            from mmdet.testing import demo_mm_inputs
+            packed = demo_mm_inputs(
+                1, [[3, 100, 140]], with_mask=True, num_classes=3)
+            data = model.data_preprocessor(packed, False)
+            assert data['inputs'].shape[-2:] == (128, 192)  # padded to 64
+            res = model(**data, mode='predict')
+            assert 'bboxes' in res[0].pred_instances
+            assert 'masks' in res[0].pred_instances
+        elif host == 'mmseg':
+            from mmseg.structures import SegDataSample
+            meta = dict(ori_shape=(100, 140), img_shape=(100, 140))
+            data = model.data_preprocessor(
+                dict(
+                    inputs=[torch.randint(0, 256, (3, 100, 140),
+                                          dtype=torch.uint8)],
+                    data_samples=[SegDataSample(metainfo=meta)]), False)
+            assert data['inputs'].shape[-2:] == (112, 144)  # padded to 16
+            res = model(**data, mode='predict')
+            assert res[0].pred_sem_seg.data.shape == (1, 100, 140)
+            assert int(res[0].pred_sem_seg.data.max()) < 3
+        else:
+            logits = model(torch.randn(2, 3, PT_SIZE, PT_SIZE), mode='tensor')
+            assert logits.shape == (2, 10)
+
+
+@pytest.mark.parametrize('name', list(HANDOVER))
+def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
+                                                   tmp_path):
+    rel, host, shrink, new_keys = HANDOVER[name]
+    ckpt, state = pretrain_ckpt
+    __import__(f'{host}.utils', fromlist=['x']).register_all_modules(
+        init_default_scope=False)
+    registry = __import__(f'{host}.registry', fromlist=['MODELS']).MODELS
+    cfg = shrink(Config.fromfile(str(REPO / 'configs' / rel)), ckpt)
+    with DefaultScope.overwrite_default_scope(host):
+        model = registry.build(cfg.model)
+        log = _init_weights_logged(model, tmp_path)
+
+        missing, unexpected = _load_report(log, 'backbone.', ckpt)
+        absent = _check_loaded(model.backbone, state, 'backbone.', new_keys)
+        assert missing == absent and not unexpected, log
+        if name == 'classifier':
+            assert missing == {'norm.weight', 'norm.bias'}
+        elif name.startswith('upernet'):
+            assert missing and all(RPE in k for k in missing)
+            assert model.backbone.pos_embed.shape[1] == 64  # 8x8, not 6x6
+        else:
+            assert not missing
+        if name != 'classifier':
+            missing, unexpected = _load_report(log, 'neck.', ckpt)
+            assert not missing and not unexpected, log
+            assert not _check_loaded(model.neck, state, 'neck.')
+        _forward(name, model, host)
+
+
+# ----------------------------------------------------------------- lr decay
+def test_layer_decay_groups_of_a_detector():
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.optim import build_optim_wrapper
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(str(DET_DEMO))
+    cfg.model.backbone.update(
+        init_cfg=None, use_rpe=True, layer_scale_init_value=0.1)
+    cfg.model.neck.init_cfg = None
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    lr = cfg.optim_wrapper.optimizer.lr
+    wd = cfg.optim_wrapper.optimizer.weight_decay
+    d = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
+    num_blocks = sum(TINY_ARCH['depths'])  # B = 4
+
+    group_of = {}
+    for g in wrapper.optimizer.param_groups:
+        for p in g['params']:
+            group_of[id(p)] = g
+    names = dict(model.named_parameters())
+    assert len(group_of) == len(names)
+
+    def lr_of(n):
+        return group_of[id(names[n])]['lr']
+
+    def wd_of(n):
+        return group_of[id(names[n])]['weight_decay']
+
+    approx = pytest.approx
+    assert lr_of('backbone.patch_embed.proj.weight') == approx(
+        lr * d**(num_blocks + 1))
+    assert lr_of('backbone.pos_embed') == approx(lr * d**(num_blocks + 1))
+    assert lr_of('backbone.stages.0.0.mlp.fc1.weight') == approx(
+        lr * d**num_blocks)
+    # a merge shares the depth of the block before it
+    assert lr_of('backbone.merges.0.reduction.weight') == approx(
+        lr * d**num_blocks)
+    assert lr_of('backbone.stages.1.0.mlp.fc1.weight') == approx(
+        lr * d**(num_blocks - 1))
+    assert lr_of('backbone.stages.2.1.attn.qkv.weight') == approx(lr * d)
+    for n in ('neck.split_16to8.reduction.weight', 'rpn_head.rpn_conv.weight',
+              'roi_head.bbox_head.fc_cls.weight',
+              'roi_head.mask_head.conv_logits.weight'):
+        assert lr_of(n) == approx(lr), n
+
+    for n in names:
+        no_decay = names[n].ndim == 1 or any(
+            k in n for k in ('pos_embed', RPE, 'gamma1', 'gamma2', 'norm'))
+        assert wd_of(n) == (0. if no_decay else wd), n
+    assert wd_of('backbone.stages.2.0.attn.' + RPE) == 0.
+    assert wd_of('backbone.stages.2.0.gamma1') == 0.
+    assert wd_of('backbone.pos_embed') == 0.
+    assert wd_of('backbone.stages.2.0.attn.qkv.weight') == wd
+    assert wd_of('roi_head.bbox_head.shared_convs.0.conv.weight') == wd
