@@ -96,7 +96,8 @@ def main(argv=None):
 
     log('stage 3/4: Mask R-CNN fine-tuning from the pre-trained backbone '
         'AND pyramid')
-    runs = {'pretrained': [f'pretrained={ckpt}']}
+    runs = {'pretrained': [f'model.backbone.init_cfg.checkpoint={ckpt}',
+                           f'model.neck.init_cfg.checkpoint={ckpt}']}
     if args.scratch:
         runs['scratch'] = ['model.backbone.init_cfg=None',
                            'model.neck.init_cfg=None']

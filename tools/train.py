@@ -105,8 +105,11 @@ def main():
     if args.resume == 'auto':
         # the newest *complete* checkpoint: a crash can leave the
         # last_checkpoint pointer empty or stale
-        cfg.resume = True
         cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
+        if not cfg.resume:
+            print(f'--resume: no complete checkpoint in {cfg.work_dir}; '
+                  'starting a new run.')
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

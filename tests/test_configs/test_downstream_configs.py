@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 TASK_DIRS = ('mask_rcnn', 'cascade_rcnn', 'upernet', 'classification')
 CONFIGS = sorted(p for d in TASK_DIRS for p in (REPO / 'configs' / d).glob(
     '*.py'))
-PRETRAIN_CFG = REPO / 'configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-20e_demo.py'  # noqa: E501
+PRETRAIN_CFG = (REPO / 'configs/itpn_pretrain' /
+                'itpn-tiny_pixel-mfm_1xb32-20e_demo.py')
 DET_DEMO = REPO / 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py'
-SEG_DEMO = REPO / 'configs/upernet/itpn-tiny_upernet_1xb4-2k_demo.py'
 HOST_OF_DIR = dict(
     mask_rcnn='mmdet',
     cascade_rcnn='mmdet',
@@ -222,7 +222,7 @@ def _check_loaded(module, state, prefix, new_keys=()):
     return absent
 
 
-def _forward(name, model, host):
+def _forward(model, host):
     model = revert_sync_batchnorm(model).eval()
     with torch.no_grad():
         if host == 'mmdet':
@@ -278,7 +278,7 @@ def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
             missing, unexpected = _load_report(log, 'neck.', ckpt)
             assert not missing and not unexpected, log
             assert not _check_loaded(model.neck, state, 'neck.')
-        _forward(name, model, host)
+        _forward(model, host)
 
 
 # ----------------------------------------------------------------- lr decay
