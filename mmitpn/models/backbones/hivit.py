@@ -278,7 +278,16 @@ class HiViTBackbone(BaseModule):
         check_state_dict_shapes(self, state_dict, prefix)
 
     # ---------------------------------------------------------------- forward
-    def _pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:
+    def _pos_embed_for(self, grid: Tuple[int, int],
+                       num_tokens: int) -> torch.Tensor:
+        """The position embedding for a ``grid`` whose ``num_tokens`` tokens
+        enter stage 3, following the official rule: the table is used as
+        is only for the full pre-training grid (as many tokens as the table
+        and a square grid); otherwise (another size, or masked tokens) it is
+        resampled with the official bicubic scale-factor resize, even on the
+        same grid, as the official pre-training forward does."""
+        if num_tokens == self.pos_embed.shape[1] and grid[0] == grid[1]:
+            return self.pos_embed
         return resize_pos_embed(self.pos_embed, self.grid_size, grid)
 
     def _run_stage(self, i: int, x: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -320,7 +329,7 @@ class HiViTBackbone(BaseModule):
             w = mask.reshape(B, hp * wp, 1).to(x.dtype)
             x = x * (1 - w) + self.mask_token.to(x.dtype) * w
         if self.pos_embed is not None:
-            x = x + self._pos_embed_for((hp, wp)).to(x.dtype)
+            x = x + self._pos_embed_for((hp, wp), hp * wp).to(x.dtype)
         rpe = dict()
         if self.use_rpe:
             rpe = dict(
@@ -341,18 +350,20 @@ class HiViTBackbone(BaseModule):
                        ids_keep: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Masked path; returns token-layout stage outputs
         ``(B, L_keep, k, k, C_s)`` of the kept tokens only."""
+        self.patch_embed.check_input(x)
         grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
-        x = self.patch_embed(x, dense=False)  # (B, N, 4, 4, C/4)
-        B, N = x.shape[:2]
+        B, N = x.shape[0], grid[0] * grid[1]
         if ids_keep.dim() != 2 or ids_keep.shape[0] != B:
             raise ValueError(f'ids_keep must be (B, L_keep) with B={B}, got '
                              f'shape {tuple(ids_keep.shape)}.')
-        if ids_keep.numel() and (int(ids_keep.min()) < 0
-                                 or int(ids_keep.max()) >= N):
+        # (a data-dependent check: skipped under torch.compile, where it
+        # would break the graph)
+        if not torch.compiler.is_compiling() and ids_keep.numel() and (
+                int(ids_keep.min()) < 0 or int(ids_keep.max()) >= N):
             raise ValueError(f'ids_keep holds indices outside [0, {N}).')
         L = ids_keep.shape[1]
-        x = torch.gather(
-            x, 1, ids_keep.view(B, L, 1, 1, 1).expand(-1, -1, *x.shape[2:]))
+        # only the kept patches are embedded: (B, L, 4, 4, C/4)
+        x = self.patch_embed(x, dense=False, ids_keep=ids_keep)
         outs = []
         for i in range(self.num_stages - 1):
             x = self._run_stage(i, x)
@@ -360,7 +371,7 @@ class HiViTBackbone(BaseModule):
             x = self.merges[i](x)
         x = x.view(B, L, self.embed_dims)
         if self.pos_embed is not None:
-            pos = self._pos_embed_for(grid).to(x.dtype).expand(B, -1, -1)
+            pos = self._pos_embed_for(grid, L).to(x.dtype).expand(B, -1, -1)
             x = x + torch.gather(
                 pos, 1,
                 ids_keep.unsqueeze(-1).expand(-1, -1, self.embed_dims))

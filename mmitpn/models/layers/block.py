@@ -141,7 +141,17 @@ class HiViTBlock(nn.Module):
         with_cp (bool): Gradient checkpointing of this block (saves
             activation memory at the cost of recomputing the forward).
             Defaults to False.
+
+    Attributes:
+        mlp_chunk_elems (int): Without autograd (inference, teachers) the
+            MLP branch runs over slices of at most this many hidden values
+            (rows = ``mlp_chunk_elems // hidden``), so a large input (e.g.
+            the stride-4 pyramid level of a 1024x1024 image, 65536 x 1024
+            hidden values) never materialises its full hidden tensors;
+            every row is computed by the same ops, so the result is the
+            same. 0 disables it. Defaults to ``2 ** 24`` (64 MiB in fp32).
     """
+    mlp_chunk_elems = 2**24
 
     def __init__(self,
                  dim: int,
@@ -181,10 +191,28 @@ class HiViTBlock(nn.Module):
             if self.gamma1 is not None:
                 y = y * self.gamma1
             x = x + self.drop_path(y)
+        return self._mlp_residual(x)
+
+    def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
         y = self.mlp(self.norm2(x))
-        if self.gamma2 is not None:
-            y = y * self.gamma2
-        return x + self.drop_path(y)
+        return y if self.gamma2 is None else y * self.gamma2
+
+    def _mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + drop_path(mlp(norm2(x)))``, sliced over rows when no
+        autograd graph is recorded (see :attr:`mlp_chunk_elems`)."""
+        rows = x.numel() // x.shape[-1]
+        step = self.mlp_chunk_elems // self.mlp.fc1.out_features
+        if (step <= 0 or rows <= step or torch.is_grad_enabled()
+                or (self.training and not isinstance(self.drop_path,
+                                                     nn.Identity))
+                or not x.is_contiguous() or torch.compiler.is_compiling()):
+            return x + self.drop_path(self._mlp_branch(x))
+        flat = x.view(rows, x.shape[-1])
+        out = torch.empty_like(flat)
+        for i in range(0, rows, step):
+            torch.add(flat[i:i + step], self._mlp_branch(flat[i:i + step]),
+                      out=out[i:i + step])
+        return out.view(x.shape)
 
     def forward(self,
                 x: torch.Tensor,

@@ -6,6 +6,8 @@ carries its k x k sub-tokens; used with masking) and the *dense
 channels-last layout* ``(B, H, W, C)`` (full images). Sub-token groups never
 cross a 16x16 patch, so both layouts give the same numbers.
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 
@@ -57,15 +59,29 @@ class PatchEmbed(nn.Module):
                 f'{h}x{w}; pad the batch (e.g. pad_size_divisor={p} in the '
                 f'data preprocessor) or resize to a multiple of {p}.')
 
-    def forward(self, x: torch.Tensor, dense: bool = True) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor,
+                dense: bool = True,
+                ids_keep: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Embed.
 
         Args:
             x (torch.Tensor): Images ``(B, C, H, W)``.
             dense (bool): Return the dense layout ``(B, H/4, W/4, C')``;
                 otherwise the token layout ``(B, N, k, k, C')``.
+            ids_keep (torch.Tensor, optional): ``(B, L)`` indices of the
+                16x16 patches to embed (token layout only): the pixels of
+                the other patches are dropped before the convolution, so
+                masked patches cost nothing, forward or backward (the
+                kernel never crosses a patch border, so the kept tokens get
+                the same values). Defaults to None (every patch).
         """
         self.check_input(x)
+        if ids_keep is not None:
+            if dense:
+                raise ValueError('ids_keep needs the token layout '
+                                 '(dense=False).')
+            return self._forward_kept(x, ids_keep)
         x = self.proj(x)
         B, C, H, W = x.shape
         k = self.inner_patches
@@ -74,6 +90,18 @@ class PatchEmbed(nn.Module):
         else:
             x = x.view(B, C, H // k, k, W // k, k).permute(0, 2, 4, 3, 5, 1)
             x = x.reshape(B, (H // k) * (W // k), k, k, C)
+        return self.norm(x)
+
+    def _forward_kept(self, x: torch.Tensor,
+                      ids_keep: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        p, k = self.patch_size, self.inner_patches
+        L = ids_keep.shape[1]
+        x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+        x = x.reshape(B, (H // p) * (W // p), C * p * p)
+        x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, C * p * p))
+        x = self.proj(x.view(B * L, C, p, p))  # (B * L, C', k, k)
+        x = x.view(B, L, -1, k, k).permute(0, 1, 3, 4, 2)
         return self.norm(x)
 
 

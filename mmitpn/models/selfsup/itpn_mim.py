@@ -41,10 +41,20 @@ class ITPNMIM(BaseSelfSupervisor):
         mask_seed (int): Seed of the mask stream. During training, masks
             are a function of (mask_seed, iteration, rank), so a resumed run
             draws the masks it would have drawn. Defaults to 0.
+        teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` runs the
+            teacher forward under ``torch.autocast`` of that dtype (it is
+            always run without autograd); the MFM head normalises and
+            compares the targets in fp32. Much cheaper on GPUs with bf16 /
+            fp16 matrix units; slower on CPUs without bf16 instructions
+            (e.g. AVX2-only ones). None
+            (or ``'fp32'``) keeps the teacher in the model's precision,
+            exact. Defaults to None.
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
+    teacher_dtypes = {None: None, 'fp32': None, 'bf16': torch.bfloat16,
+                      'fp16': torch.float16}
 
     def __init__(self,
                  backbone: dict,
@@ -57,6 +67,7 @@ class ITPNMIM(BaseSelfSupervisor):
                      end_momentum=0.),
                  mask_ratio: float = 0.75,
                  mask_seed: int = 0,
+                 teacher_dtype: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -70,6 +81,11 @@ class ITPNMIM(BaseSelfSupervisor):
                              f'{mask_ratio}.')
         self.mask_ratio = mask_ratio
         self.mask_seed = mask_seed
+        if teacher_dtype not in self.teacher_dtypes:
+            raise ValueError(f'teacher_dtype must be one of '
+                             f'{list(self.teacher_dtypes)}, got '
+                             f'{teacher_dtype!r}.')
+        self.teacher_dtype = self.teacher_dtypes[teacher_dtype]
         self.mfm_head = MODELS.build(mfm_head) if mfm_head else None
         self.teacher = None
         if self.mfm_head is not None and self.mfm_head.active:
@@ -138,8 +154,13 @@ class ITPNMIM(BaseSelfSupervisor):
 
     @torch.no_grad()
     def teacher_targets(self, img: torch.Tensor) -> List[torch.Tensor]:
-        """Teacher backbone stages on the unmasked image, token layout."""
-        feats = self.teacher.module(img)
+        """Teacher backbone stages on the unmasked image, token layout
+        (run without autograd, under autocast if ``teacher_dtype``)."""
+        if self.teacher_dtype is None:
+            feats = self.teacher.module(img)
+        else:
+            with torch.autocast(img.device.type, dtype=self.teacher_dtype):
+                feats = self.teacher.module(img)
         return [
             dense_to_tokens(f, k) for f, k in zip(feats, (4, 2, 1))
         ]

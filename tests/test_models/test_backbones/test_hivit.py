@@ -178,3 +178,13 @@ def test_checkpoint_of_another_arch_fails_with_a_table():
     from mmengine.runner.checkpoint import load_state_dict
     with pytest.raises(ValueError, match='another architecture'):
         load_state_dict(dst, src.state_dict(), strict=False)
+
+
+def test_official_position_embedding_rule():
+    model = build(img_size=64)
+    table = model.pos_embed
+    # full pre-training grid: the table itself
+    assert model._pos_embed_for((4, 4), 16) is table
+    # masked tokens or another grid: the official scale-factor resample
+    assert not torch.equal(model._pos_embed_for((4, 4), 4), table)
+    assert model._pos_embed_for((3, 5), 15).shape == (1, 15, 64)
