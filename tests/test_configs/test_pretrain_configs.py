@@ -10,6 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / 'configs' / 'itpn_pretrain').glob('*.py'))
@@ -110,7 +111,9 @@ def test_imagenet_train_pipeline(path):
     assert cfg.train_dataloader.dataset.type == 'ImageNet'
     assert pipeline[0].type == 'LoadImageFromFile'
     # everything after loading, on an in-memory image
-    transform = Compose([TRANSFORMS.build(t) for t in pipeline[1:]])
+    # other tests may leave another host's default scope behind
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        transform = Compose([TRANSFORMS.build(t) for t in pipeline[1:]])
     img = np.random.RandomState(0).randint(0, 256, (300, 260, 3), np.uint8)
     out = transform(dict(img=img, img_shape=img.shape[:2],
                          ori_shape=img.shape[:2]))

@@ -311,10 +311,11 @@ def build_ours_neck(a: dict, **kwargs) -> torch.nn.Module:
                        num_outs=3, **kwargs)
 
 
-def build_ours_mim(a: dict, mfm: bool) -> torch.nn.Module:
+def build_ours_mim(a: dict, mfm: bool,
+                   teacher_dtype: Optional[str] = None) -> torch.nn.Module:
     """mmitpn ``ITPNMIM`` matching :func:`build_ref_itpn`; with ``mfm`` the
     MFM head of the iTPN-B config (scaled for ``--quick``) and its EMA
-    teacher."""
+    teacher (run in ``teacher_dtype``)."""
     from mmitpn.registry import MODELS
     C = a['embed_dims']
     cfg = dict(
@@ -328,7 +329,7 @@ def build_ours_mim(a: dict, mfm: bool) -> torch.nn.Module:
                   embed_dims=a['dec_dims'], depth=a['dec_depth'],
                   num_heads=a['dec_heads'], img_size=a['img'],
                   norm_pix=True),
-        mask_ratio=0.75)
+        mask_ratio=0.75, teacher_dtype=teacher_dtype)
     if mfm:
         cfg['mfm_head'] = dict(
             type='mmitpn.ITPNFeatureHead', fpn_channels=a['fpn_dim'],
@@ -397,10 +398,16 @@ def max_diff(xs, ys) -> float:
 
 def train_step(model: torch.nn.Module, loss_fn: Callable,
                autocast) -> Callable:
-    """A closure doing forward, backward and one AdamW step."""
+    """A closure doing forward, backward and one AdamW step. The optimizer
+    state is created here (one step on zero gradients), so that a measured
+    call holds the step itself, not the state's first allocation."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95),
                             weight_decay=0.05)
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
 
     def step():
         with autocast():
@@ -419,11 +426,25 @@ def squares(outs) -> torch.Tensor:
 
 # ---------------------------------------------------------------- cases
 class Entry:
-    """One timed callable of a case."""
+    """One timed callable of a case.
+
+    Args:
+        case (str): Case name (entries of one case alternate).
+        impl (str): Implementation label.
+        fn (Callable): One call = one unit of work (a step, an inference).
+        ref (str, optional): ``impl`` of the entry the speed-up and memory
+            ratio refer to. None for a reference.
+        max_repeat (int, optional): Cap on the timed rounds (calls that
+            take minutes on a CPU). Heavy entries also skip the plain
+            warm-up when memory is measured: the memory round, run first,
+            warms them up.
+    """
 
     def __init__(self, case: str, impl: str, fn: Callable,
-                 ref: Optional[str] = None) -> None:
+                 ref: Optional[str] = None,
+                 max_repeat: Optional[int] = None) -> None:
         self.case, self.impl, self.fn, self.ref = case, impl, fn, ref
+        self.max_repeat = max_repeat
         self.times: List[float] = []
         self.peak_mb: Optional[float] = None
 
@@ -472,7 +493,8 @@ def case_b(a, dev, autocast, opts):
     torch.manual_seed(0)
     ref = build_ref_itpn(a).to(dev)
     pix = build_ours_mim(a, mfm=False).to(dev)
-    mfm = build_ours_mim(a, mfm=True).to(dev)
+    mfm = build_ours_mim(a, mfm=True,
+                         teacher_dtype=opts.teacher_dtype).to(dev)
     copy_weights(ref, pix, a['depths'])
     for part in ('backbone', 'neck', 'head'):
         copy_weights(ref, getattr(mfm, part), a['depths'], part + '.')
@@ -516,7 +538,9 @@ def case_b(a, dev, autocast, opts):
               train_step(ref, ref_loss_fn, autocast)),
         Entry(f'b {tag} pixel step', 'mmitpn',
               train_step(pix, mim_loss(pix), autocast), 'mmpretrain'),
-        Entry(f'b {tag} pixel step', 'mmitpn pixel+MFM', mfm_step_and_ema,
+        Entry(f'b {tag} pixel step', 'mmitpn pixel+MFM' +
+              (f' ({opts.teacher_dtype} teacher)'
+               if opts.teacher_dtype != 'fp32' else ''), mfm_step_and_ema,
               'mmpretrain'),
     ]
     notes.append('b: "mmitpn pixel+MFM" = pixel + 3 MFM losses + EMA teacher '
@@ -555,9 +579,10 @@ def case_c(a, dev, autocast, opts):
         case = f'c pyramid {H}x{W} b{B} infer'
         entries += [
             Entry(case, 'mmpretrain',
-                  infer(lambda x: ref_pyramid_dense(ref_bb, ref_neck, x))),
+                  infer(lambda x: ref_pyramid_dense(ref_bb, ref_neck, x)),
+                  max_repeat=opts.heavy_repeat),
             Entry(case, 'mmitpn', infer(lambda x: neck(run_bb(x))),
-                  'mmpretrain'),
+                  'mmpretrain', max_repeat=opts.heavy_repeat),
         ]
     # training at the detection size: checkpointing vs not
     H, W, B = a['dense_train']
@@ -572,8 +597,9 @@ def case_c(a, dev, autocast, opts):
         m.neck.load_state_dict(neck.state_dict())
         models[cp] = m
     grads = []
+    small = img[..., :min(H, 256), :min(W, 256)]  # same blocks, cheaper
     for cp, m in models.items():
-        squares(m.neck(m.backbone(img))).backward()
+        squares(m.neck(m.backbone(small))).backward()
         grads.append([p.grad for p in m.parameters() if p.requires_grad])
         m.zero_grad(set_to_none=True)
     check(max_diff(*grads), 'c: gradients with / without checkpointing',
@@ -582,7 +608,7 @@ def case_c(a, dev, autocast, opts):
         ref.train()
         entries.append(Entry(case, 'mmpretrain', train_step(
             ref, lambda: squares(ref_pyramid_dense(ref_bb, ref_neck, img)),
-            autocast), 'mmitpn no-cp'))
+            autocast), 'mmitpn no-cp', max_repeat=opts.heavy_repeat))
     else:
         notes.append(f"c: mmpretrain's {H}x{W} training step is not run on "
                      'CPU: its explicit attention keeps ~1 GiB of attention '
@@ -592,7 +618,8 @@ def case_c(a, dev, autocast, opts):
         entries.append(Entry(
             case, 'mmitpn with_cp' if cp else 'mmitpn no-cp',
             train_step(m, lambda m=m, run=run: squares(m.neck(run(img))),
-                       autocast), 'mmitpn no-cp' if cp else None))
+                       autocast), 'mmitpn no-cp' if cp else None,
+            max_repeat=opts.heavy_repeat))
     return entries, notes
 
 
@@ -613,14 +640,27 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def time_entries(entries: List[Entry], warmup: int, repeat: int,
-                 dev: torch.device, log) -> None:
-    """Warm up, then alternate the entries, reversing the order every
+def run_entries(entries: List[Entry], warmup: int, repeat: int,
+                dev: torch.device, mem: Optional['PeakMemory'], log) -> None:
+    """Warm up, measure peak memory (one call each, untimed), then time
+    ``repeat`` rounds alternating the entries, the order reversed every
     other round."""
+    heavy = any(e.max_repeat for e in entries)
+    if heavy:
+        repeat = min([repeat] + [e.max_repeat for e in entries
+                                 if e.max_repeat])
+        if mem is not None:
+            warmup = 0
     for i in range(warmup):
         for e in entries:
             e.fn()
             sync(dev)
+    if mem is not None:
+        for e in entries:
+            e.peak_mb = mem.measure(e.fn)
+        log('  peak MB: ' + ', '.join(
+            f'{e.impl} {e.peak_mb:.0f}' if e.peak_mb is not None else
+            f'{e.impl} n/a' for e in entries))
     for r in range(repeat):
         order = entries if r % 2 == 0 else entries[::-1]
         for e in order:
@@ -669,6 +709,26 @@ def format_table(rows: List[dict]) -> str:
                      [fmt.format(*x) for x in lines])
 
 
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_avg() -> Optional[List[float]]:
+    """1/5/15-minute load averages: other work on the machine shows here
+    (it inflates both sides of a ratio, but not always equally)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Time mmitpn against mmpretrain 1.2.0 (HiViT / iTPN).')
@@ -690,6 +750,15 @@ def parse_args(argv=None):
                    'test of the tool, not a measurement')
     p.add_argument('--compile', action='store_true',
                    help='torch.compile the mmitpn backbone')
+    p.add_argument('--heavy-repeat', type=int, default=2,
+                   help='cap on the timed rounds of case c (a 1024x1024 '
+                   'call takes 30-120 s on a 2-core CPU; its memory round '
+                   'doubles as warm-up)')
+    p.add_argument('--teacher-dtype', choices=('fp32', 'bf16'),
+                   default='fp32',
+                   help="ITPNMIM's teacher_dtype in the pixel+MFM step "
+                   '(bf16 helps on GPUs, not on CPUs without bf16 '
+                   'instructions)')
     p.add_argument('--no-memory', action='store_true',
                    help='skip the peak-memory measurements')
     return p.parse_args(argv)
@@ -699,6 +768,8 @@ class Options:
     def __init__(self, args) -> None:
         self.quick = args.quick
         self.compile = args.compile
+        self.heavy_repeat = max(1, args.heavy_repeat)
+        self.teacher_dtype = args.teacher_dtype
 
     def compile_fn(self, module):
         return torch.compile(module) if self.compile else module
@@ -737,9 +808,11 @@ def main(argv=None) -> dict:
     env = dict(
         torch=torch.__version__, mmpretrain=mmpretrain.__version__,
         device=str(dev) if dev.type == 'cpu' else torch.cuda.get_device_name(
-            dev), cpu=platform.processor() or platform.machine(),
+            dev), cpu=cpu_name(), cores=os.cpu_count(),
         threads=torch.get_num_threads(), dtype=args.dtype, repeat=repeat,
-        warmup=warmup, quick=args.quick, compile=args.compile,
+        warmup=warmup, heavy_repeat=opts.heavy_repeat, quick=args.quick,
+        compile=args.compile, teacher_dtype=args.teacher_dtype,
+        load_avg_start=load_avg(),
         command='python tools/analysis_tools/benchmark.py ' +
         ' '.join(argv if argv is not None else sys.argv[1:]))
     notes = [
@@ -763,16 +836,14 @@ def main(argv=None) -> dict:
             log('  ' + line)
         for case in dict.fromkeys(e.case for e in entries):
             group = [e for e in entries if e.case == case]
-            log(f'timing {case}: {len(group)} entries, warm-up {warmup}, '
-                f'repeat {repeat}')
-            time_entries(group, warmup, repeat, dev, log)
-            if not args.no_memory:
-                for e in group:
-                    e.peak_mb = mem.measure(e.fn)
+            log(f'running {case}: {len(group)} entries')
+            run_entries(group, warmup, repeat, dev,
+                        None if args.no_memory else mem, log)
         rows += summarize(entries)
         del entries
         gc.collect()
     env['wall_s'] = round(time.time() - t_start, 1)
+    env['load_avg_end'] = load_avg()
     result = dict(env=env, notes=notes, results=rows)
     print(format_table(rows))
     print()
