@@ -40,7 +40,7 @@ model = dict(
     # step short (the 4-conv box head runs on every sampled RoI)
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
 
 data_root = 'data/demo/coco/'
@@ -91,8 +91,9 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     constructor='mmitpn.ITPNLayerDecayOptimWrapperConstructor',
+    # a higher lr than the COCO recipe: 480 iterations on a tiny set
     optimizer=dict(
-        type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
+        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9))
 max_epochs = 12
 train_cfg = dict(max_epochs=max_epochs, val_interval=4)
