@@ -43,6 +43,18 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _isolated_default_scope():
+    """Undo the default registry scope a test leaves behind (runners and
+    inferencers of mmdet / mmseg set it globally), so that tests do not
+    depend on their order."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
+
+
 def tiny_itpn_cfg(mfm=True, img_size=64, teacher=None):
     """ITPNMIM config of a tiny model on ``img_size`` images."""
     cfg = dict(

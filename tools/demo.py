@@ -113,7 +113,10 @@ def main(argv=None):
         out = det_dir / 'test_metrics.json'
         run([py, 'tools/test.py', DET_CFG, det_ckpt, '--work-dir', det_dir,
              '--show-dir', vis.name, '--cfg-options', *opts])
-        metrics[name] = (last_test_metrics(det_dir), det_ckpt, vis)
+        # mmdet writes the pictures under the test run's timestamp folder
+        drawn = sorted(det_dir.glob(f'*/{vis.name}'))
+        metrics[name] = (last_test_metrics(det_dir), det_ckpt,
+                         drawn[-1] if drawn else vis)
         out.write_text(json.dumps(metrics[name][0], indent=2))
 
     print()
