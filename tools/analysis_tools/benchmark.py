@@ -45,16 +45,24 @@ the next block), so its case-c reference is its own token path
 of ``iTPNPretrainDecoder`` in token layout + the token -> NCHW rearrange
 its neck uses for dense outputs.
 
+Each group of a case (e.g. "a ... train") runs in a fresh interpreter
+(``--in-process`` runs everything in one), in this order: build, check,
+warm-up round(s), one memory round, timed rounds. Case c's calls take
+minutes on a CPU, so its timed rounds are capped (``--heavy-repeat``) and
+its memory round doubles as warm-up.
+
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during one call
 minus the memory allocated before it. On CPU torch keeps no allocator
-statistics, so the tool measures the resident set: after all timings of a
-case it makes glibc return freed blocks to the OS (``mallopt`` mmap
-threshold 64 KiB, ``malloc_trim``), resets the kernel's high-water mark
-(``/proc/self/clear_refs``) and reports ``VmHWM`` during one call minus
-``VmRSS`` before it. Either way weights, optimizer state and whatever else
-existed before the call are excluded; activations, temporaries and
-gradients are counted. Where ``/proc/self/clear_refs`` cannot be written
-the peak is reported as n/a.
+statistics, so the tool measures the resident set: until the memory round
+is over glibc hands every block >= 64 KiB to ``mmap`` and returns it on
+free (``mallopt``), so that the resident set tracks live memory; for each
+call it runs ``malloc_trim``, resets the kernel's high-water mark
+(``/proc/self/clear_refs``) and reports ``VmHWM`` during the call minus
+``VmRSS`` before it. The timed rounds run with glibc's usual steady state
+(blocks up to 32 MiB reused from the heap). Either way weights, optimizer
+state (created before the first call) and whatever else existed before the
+call are excluded; activations, temporaries and gradients are counted.
+Where ``/proc/self/clear_refs`` cannot be written the peak is n/a.
 
 ``--compile`` wraps mmitpn's backbone in ``torch.compile`` (default
 ``fullgraph=False``; the backbone compiles without graph breaks) for the
@@ -144,9 +152,7 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             return (torch.cuda.max_memory_allocated(self.device) -
                     base) / 2**20
-        # give freed blocks back to the OS so that RSS tracks live memory
-        self.libc.mallopt(M_MMAP_THRESHOLD, 1 << 16)
-        self.libc.mallopt(M_TRIM_THRESHOLD, 1 << 16)
+        self.precise()
         try:
             self.libc.malloc_trim(0)
             self._reset_hwm()
@@ -154,8 +160,19 @@ class PeakMemory:
             fn()
             return self._status('VmHWM') - base
         finally:
-            # glibc's steady state for the timings: blocks up to 32 MiB
-            # come from (and return to) the heap without page faults
+            self.steady()
+
+    def precise(self) -> None:
+        """glibc hands every block >= 64 KiB to mmap and back to the OS on
+        free, so the resident set tracks live memory (CPU only)."""
+        if self.libc is not None:
+            self.libc.mallopt(M_MMAP_THRESHOLD, 1 << 16)
+            self.libc.mallopt(M_TRIM_THRESHOLD, 1 << 16)
+
+    def steady(self) -> None:
+        """glibc's steady state for timings: blocks up to 32 MiB come from
+        (and return to) the heap without page faults (CPU only)."""
+        if self.libc is not None:
             self.libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
             self.libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
 
@@ -661,6 +678,8 @@ def run_entries(entries: List[Entry], warmup: int, repeat: int,
         log('  peak MB: ' + ', '.join(
             f'{e.impl} {e.peak_mb:.0f}' if e.peak_mb is not None else
             f'{e.impl} n/a' for e in entries))
+    if mem is not None:
+        mem.steady()
     for r in range(repeat):
         order = entries if r % 2 == 0 else entries[::-1]
         for e in order:
@@ -761,6 +780,13 @@ def parse_args(argv=None):
                    'instructions)')
     p.add_argument('--no-memory', action='store_true',
                    help='skip the peak-memory measurements')
+    p.add_argument('--in-process', action='store_true',
+                   help='run every case in this process instead of one '
+                   'fresh process per group (faster start; CPU memory '
+                   'figures then also count heap blocks left resident by '
+                   'earlier groups)')
+    p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--worker-out', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -802,10 +828,12 @@ def main(argv=None) -> dict:
 
     import mmitpn  # noqa: F401 (registers the modules)
     mem = PeakMemory(dev)
-    if dev.type == 'cpu' and mem.libc is not None:
-        mem.libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        mem.libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
     opts = Options(args)
+    if args.worker:
+        return run_worker(args, a, dev, autocast, opts, mem, warmup, repeat,
+                          log)
+    if args.in_process:
+        mem.steady()
     env = dict(
         torch=torch.__version__, mmpretrain=mmpretrain.__version__,
         device=str(dev) if dev.type == 'cpu' else torch.cuda.get_device_name(
@@ -813,7 +841,7 @@ def main(argv=None) -> dict:
         threads=torch.get_num_threads(), dtype=args.dtype, repeat=repeat,
         warmup=warmup, heavy_repeat=opts.heavy_repeat, quick=args.quick,
         compile=args.compile, teacher_dtype=args.teacher_dtype,
-        load_avg_start=load_avg(),
+        in_process=args.in_process, load_avg_start=load_avg(),
         command='python tools/analysis_tools/benchmark.py ' +
         ' '.join(argv if argv is not None else sys.argv[1:]))
     notes = [
@@ -830,19 +858,27 @@ def main(argv=None) -> dict:
     rows = []
     t_start = time.time()
     for name in args.cases:
-        log(f'case {name}: building, copying weights, checking outputs')
-        entries, case_notes = CASES[name](a, dev, autocast, opts)
+        if args.in_process:
+            log(f'case {name}: building, copying weights, checking outputs')
+            entries, case_notes = CASES[name](a, dev, autocast, opts)
+            for line in case_notes:
+                log('  ' + line)
+            for case in dict.fromkeys(e.case for e in entries):
+                group = [e for e in entries if e.case == case]
+                log(f'running {case}: {len(group)} entries')
+                run_entries(group, warmup, repeat, dev,
+                            None if args.no_memory else mem, log)
+            case_rows = summarize(entries)
+            del entries
+            gc.collect()
+        else:
+            case_rows, case_notes = [], []
+            for g in range(num_groups(name, a)):
+                part = spawn_worker(argv, name, g)
+                case_rows += part['rows']
+                case_notes += part['notes']
+        rows += case_rows
         notes += case_notes
-        for line in case_notes:
-            log('  ' + line)
-        for case in dict.fromkeys(e.case for e in entries):
-            group = [e for e in entries if e.case == case]
-            log(f'running {case}: {len(group)} entries')
-            run_entries(group, warmup, repeat, dev,
-                        None if args.no_memory else mem, log)
-        rows += summarize(entries)
-        del entries
-        gc.collect()
     env['wall_s'] = round(time.time() - t_start, 1)
     env['load_avg_end'] = load_avg()
     result = dict(env=env, notes=notes, results=rows)
@@ -856,6 +892,60 @@ def main(argv=None) -> dict:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(result, f, indent=1)
+    return result
+
+
+# ------------------------------------------------------- worker processes
+def num_groups(case: str, a: dict) -> int:
+    """Timed groups (sub-cases) of a case, each run in its own process."""
+    return dict(a=2, b=1, c=len(a['dense']) + 1)[case]
+
+
+def spawn_worker(argv: Optional[List[str]], case: str, group: int) -> dict:
+    """Run one group of a case in a fresh interpreter (same options) and
+    return its rows and notes. A fresh process per group keeps the C heap
+    of one group's timings from distorting the next group's memory
+    measurement (freed glibc heap blocks stay resident)."""
+    import subprocess
+    import tempfile
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, 'rows.json')
+        cmd = [sys.executable, os.path.abspath(__file__), *argv, '--worker',
+               f'{case}:{group}', '--worker-out', out]
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise SystemExit(f'benchmark worker for case {case} group '
+                             f'{group} failed (exit {proc.returncode}); '
+                             f'see its messages above.')
+        with open(out) as f:
+            return json.load(f)
+
+
+def run_worker(args, a, dev, autocast, opts, mem, warmup, repeat,
+               log) -> dict:
+    """Body of a worker process: build the case, run one of its groups,
+    write ``{'rows', 'notes'}`` to ``--worker-out``."""
+    name, group = args.worker.split(':')
+    group = int(group)
+    if not args.no_memory:
+        # until the memory round is over the heap holds no freed big
+        # blocks that would blur the resident-set measurement
+        mem.precise()
+    log(f'case {name} [{group + 1}/{num_groups(name, a)}]: building, '
+        'copying weights, checking outputs')
+    entries, notes = CASES[name](a, dev, autocast, opts)
+    if group == 0:
+        for line in notes:
+            log('  ' + line)
+    cases = list(dict.fromkeys(e.case for e in entries))
+    entries = [e for e in entries if e.case == cases[group]]
+    log(f'running {cases[group]}: {len(entries)} entries')
+    run_entries(entries, warmup, repeat, dev,
+                None if args.no_memory else mem, log)
+    result = dict(rows=summarize(entries), notes=notes if group == 0 else [])
+    with open(args.worker_out, 'w') as f:
+        json.dump(result, f)
     return result
 
 

@@ -298,7 +298,8 @@ class HiViTBackbone(BaseModule):
     def forward_dense(self,
                       x: torch.Tensor,
                       mask: Optional[torch.Tensor] = None,
-                      return_block: Optional[int] = None):
+                      return_block: Optional[int] = None,
+                      stages: Optional[Sequence[int]] = None):
         """Full-image path; returns NCHW maps of all three stages.
 
         Args:
@@ -309,6 +310,9 @@ class HiViTBackbone(BaseModule):
                 image. Defaults to None.
             return_block (int, optional): Also return the ``(B, N, C)``
                 tokens after this stage-3 block (CLIP-variant side head).
+            stages (Sequence[int], optional): Stages (0, 1, 2) whose maps
+                are wanted; the others are not kept while later stages run
+                (memory) and come back as None. Defaults to all three.
 
         Returns:
             tuple[torch.Tensor]: The three maps, or ``(maps, tokens)`` when
@@ -318,7 +322,7 @@ class HiViTBackbone(BaseModule):
         outs = []
         for i in range(self.num_stages - 1):
             x = self._run_stage(i, x)
-            outs.append(x)
+            outs.append(x if stages is None or i in stages else None)
             x = self.merges[i](x)
         B, hp, wp, C = x.shape
         x = x.reshape(B, hp * wp, C)
@@ -343,7 +347,8 @@ class HiViTBackbone(BaseModule):
         if self.norm is not None:
             x = self.norm(x)
         outs.append(x.view(B, hp, wp, C))
-        outs = tuple(o.permute(0, 3, 1, 2) for o in outs)
+        outs = tuple(None if o is None else o.permute(0, 3, 1, 2)
+                     for o in outs)
         return outs if return_block is None else (outs, side)
 
     def forward_masked(self, x: torch.Tensor,
@@ -405,7 +410,7 @@ class HiViTBackbone(BaseModule):
             maps (dense path) or token-layout tensors (masked path).
         """
         if ids_keep is None:
-            outs = self.forward_dense(x)
+            outs = self.forward_dense(x, stages=self.out_indices)
         else:
             outs = self.forward_masked(x, ids_keep)
         return tuple(outs[i] for i in self.out_indices)

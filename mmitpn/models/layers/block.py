@@ -148,7 +148,9 @@ class HiViTBlock(nn.Module):
             (rows = ``mlp_chunk_elems // hidden``), so a large input (e.g.
             the stride-4 pyramid level of a 1024x1024 image, 65536 x 1024
             hidden values) never materialises its full hidden tensors;
-            every row is computed by the same ops, so the result is the
+            with ``with_cp``, an MLP-only block checkpoints such row slices
+            one by one, so its backward recomputes one slice at a time.
+            Every row is computed by the same ops, so the result is the
             same. 0 disables it. Defaults to ``2 ** 24`` (64 MiB in fp32).
     """
     mlp_chunk_elems = 2**24
@@ -227,6 +229,28 @@ class HiViTBlock(nn.Module):
             rpe_grid (tuple[int, int], optional): Their token grid.
         """
         if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
+            step = self._row_step(x)
+            if step:
+                # per-token block: checkpoint row slices separately, so the
+                # backward recomputes (and holds) one slice at a time
+                rows = x.view(-1, x.shape[-1]).split(step)
+                return torch.cat([
+                    checkpoint(self._forward, r, use_reentrant=False)
+                    for r in rows
+                ]).view(x.shape)
             return checkpoint(
                 self._forward, x, rpe_index, rpe_grid, use_reentrant=False)
         return self._forward(x, rpe_index, rpe_grid)
+
+    def _row_step(self, x: torch.Tensor) -> int:
+        """Rows per slice for :attr:`mlp_chunk_elems` (0: do not slice).
+        Only MLP-only blocks under checkpointing slice, and only without
+        active drop path (it draws one mask per sample, not per row)."""
+        step = self.mlp_chunk_elems // self.mlp.fc1.out_features
+        rows = x.numel() // x.shape[-1]
+        if (self.with_attn or step <= 0 or rows <= step
+                or not x.is_contiguous() or torch.compiler.is_compiling()
+                or (self.training
+                    and not isinstance(self.drop_path, nn.Identity))):
+            return 0
+        return step
