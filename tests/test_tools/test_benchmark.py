@@ -56,6 +56,7 @@ def test_quick_run_prints_ratios_and_json(tmp_path, capsys):
         assert key in rows, key
         r = rows[key]
         assert r['speedup'] > 0 and r['median_ms'] > 0
+        assert len(r['round_speedups']) == len(r['times_ms']) == 1
         assert r['ref'] is not None
     # the outputs were checked equal before timing
     assert any('max diff' in n for n in saved['notes'])
@@ -67,12 +68,13 @@ def test_quick_run_prints_ratios_and_json(tmp_path, capsys):
 def test_cli_subset_without_memory():
     proc = subprocess.run(
         [sys.executable, str(REPO / 'tools/analysis_tools/benchmark.py'),
-         '--quick', '--cases', 'a', '--no-memory', '--threads', '1'],
+         '--quick', '--cases', 'a', '--no-memory', '--threads', '1',
+         '--in-process'],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = proc.stdout.split('\n\n')[0]
     assert 'a tiny' in table and 'b tiny' not in table
-    assert 'x ' in table  # a speed-up column entry like "1.02x"
+    assert 'x ' in table and 'per round' in table  # e.g. "1.02x"
     data = json.loads(proc.stdout[proc.stdout.index('\n{') + 1:])
     assert data['env']['threads'] == 1
     assert all(r['peak_mb'] is None for r in data['results'])
@@ -88,4 +90,4 @@ def test_unequal_models_are_not_timed(monkeypatch):
 
     monkeypatch.setattr(bm, 'copy_weights', broken)
     with pytest.raises(SystemExit, match='Outputs differ'):
-        bm.main(['--quick', '--cases', 'a', '--no-memory'])
+        bm.main(['--quick', '--cases', 'a', '--no-memory', '--in-process'])

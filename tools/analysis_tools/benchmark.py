@@ -3,7 +3,9 @@
 
     python tools/analysis_tools/benchmark.py [--cases a b c] \
         [--dtype fp32|bf16] [--threads N] [--device cpu|cuda] \
-        [--repeat N] [--warmup N] [--json out.json] [--quick] [--compile]
+        [--repeat N] [--warmup N] [--heavy-repeat N] [--json out.json] \
+        [--quick] [--compile] [--teacher-dtype fp32|bf16] [--no-memory] \
+        [--in-process]
 
 Both sides are built with the same architecture, mmpretrain's weights are
 copied into mmitpn (:func:`map_mmpretrain_to_mmitpn`) and the outputs are
@@ -13,8 +15,9 @@ anything is timed; for pre-training both get the same ``ids_keep`` /
 returning them). Then every callable of a case is run ``--warmup`` times
 and ``--repeat`` times, alternating A/B/... (order reversed every other
 round) so that both sides see the same machine noise; the table gives
-medians, the speed-up over the case's reference (``ref ms / ms``) and
-peak memory.
+medians, the speed-up over the case's reference (``ref ms / ms``), the
+same ratio taken within each round (median and range: on a shared
+machine whose load drifts, the more trustworthy figure) and peak memory.
 
 Cases (``--quick`` swaps in a tiny architecture and small images: a smoke
 test, not a measurement):
@@ -269,11 +272,14 @@ def copy_weights(ref: torch.nn.Module, ours: torch.nn.Module, depths,
 
 # ---------------------------------------------------------------- models
 def ref_arch(a: dict) -> dict:
+    """mmpretrain ``arch`` dict of a preset."""
     return dict(embed_dims=a['embed_dims'], depths=list(a['depths']),
                 num_heads=a['num_heads'])
 
 
 def ours_arch(a: dict) -> dict:
+    """mmitpn ``arch`` dict of a preset (stem depths doubled, as mmpretrain
+    builds them)."""
     d1, d2, d3 = a['depths']
     return dict(embed_dims=a['embed_dims'], depths=(2 * d1, 2 * d2, d3),
                 num_heads=a['num_heads'])
@@ -315,12 +321,14 @@ def build_ref_itpn(a: dict) -> torch.nn.Module:
 
 
 def build_ours_backbone(a: dict, **kwargs) -> torch.nn.Module:
+    """mmitpn ``HiViTBackbone`` matching the preset."""
     from mmitpn.models import HiViTBackbone
     return HiViTBackbone(arch=ours_arch(a), img_size=a['img'],
                          norm_eps=1e-6, **kwargs)
 
 
 def build_ours_neck(a: dict, **kwargs) -> torch.nn.Module:
+    """mmitpn ``ITPNPyramid`` matching the preset (3 outputs)."""
     from mmitpn.models import ITPNPyramid
     C = a['embed_dims']
     return ITPNPyramid(in_channels=(C // 4, C // 2, C),
@@ -409,6 +417,7 @@ def ref_pyramid_dense(backbone, neck, img: torch.Tensor):
 
 
 def max_diff(xs, ys) -> float:
+    """Largest absolute difference over pairs of tensors."""
     return max(float((x.float() - y.float()).abs().max())
                for x, y in zip(xs, ys))
 
@@ -467,6 +476,9 @@ class Entry:
 
 
 def case_a(a, dev, autocast, opts):
+    """HiViT backbone at the pre-training size: training step and
+    inference of mmpretrain's ``HiViT`` and mmitpn's ``HiViTBackbone``
+    (stage-3 map). Returns ``(entries, notes)``."""
     notes = []
     B, S = a['batch'], a['img']
     torch.manual_seed(0)
@@ -504,6 +516,9 @@ def case_a(a, dev, autocast, opts):
 
 
 def case_b(a, dev, autocast, opts):
+    """Pre-training steps: mmpretrain's iTPN pixel model, mmitpn's pixel
+    model and mmitpn's pixel + MFM model, on the same images and masks.
+    Returns ``(entries, notes)``."""
     notes = []
     B, S = a['batch'], a['img']
     n = (S // 16)**2
@@ -567,6 +582,9 @@ def case_b(a, dev, autocast, opts):
 
 
 def case_c(a, dev, autocast, opts):
+    """Backbone + pyramid on detection-sized images: inference of both
+    sides, and mmitpn's training step with and without gradient
+    checkpointing. Returns ``(entries, notes)``."""
     notes = []
     entries = []
     torch.manual_seed(0)
@@ -653,6 +671,7 @@ def check(diff: float, what: str, notes: List[str], tol: float = 1e-4):
 
 # ---------------------------------------------------------------- running
 def sync(dev: torch.device) -> None:
+    """Wait for queued GPU work (timings of asynchronous devices)."""
     if dev.type == 'cuda':
         torch.cuda.synchronize(dev)
 
@@ -693,16 +712,24 @@ def run_entries(entries: List[Entry], warmup: int, repeat: int,
 
 
 def summarize(entries: List[Entry]) -> List[dict]:
+    """Rows of results: medians, ``speedup`` (ratio of medians),
+    ``round_speedups`` (the ratio within each round, where both sides ran
+    back to back: robust to the load of a shared machine drifting between
+    rounds; the table gives their median and range) and memory ratios."""
     rows = []
     for e in entries:
         med = statistics.median(e.times)
         row = dict(case=e.case, impl=e.impl, ref=e.ref, median_ms=med,
                    times_ms=[round(t, 2) for t in e.times],
-                   peak_mb=e.peak_mb, speedup=None, mem_ratio=None)
+                   peak_mb=e.peak_mb, speedup=None, round_speedups=None,
+                   mem_ratio=None)
         if e.ref is not None:
             r = next(x for x in entries
                      if x.case == e.case and x.impl == e.ref)
             row['speedup'] = statistics.median(r.times) / med
+            row['round_speedups'] = [
+                round(t_ref / t, 3) for t_ref, t in zip(r.times, e.times)
+            ]
             if e.peak_mb is not None and r.peak_mb:
                 row['mem_ratio'] = e.peak_mb / r.peak_mb
         rows.append(row)
@@ -710,18 +737,22 @@ def summarize(entries: List[Entry]) -> List[dict]:
 
 
 def format_table(rows: List[dict]) -> str:
-    head = ('case', 'impl', 'median ms', 'speed-up', 'peak MB', 'mem ratio',
-            'vs')
+    """The results as a fixed-width text table."""
+    head = ('case', 'impl', 'median ms', 'speed-up', 'per round',
+            'peak MB', 'mem ratio', 'vs')
     lines = []
     for r in rows:
+        rs = r['round_speedups']
         lines.append((
             r['case'], r['impl'], f"{r['median_ms']:.1f}",
             f"{r['speedup']:.2f}x" if r['speedup'] else '1 (ref)'
             if not r['ref'] else '',
+            f'{statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})'
+            if rs else '',
             f"{r['peak_mb']:.0f}" if r['peak_mb'] is not None else 'n/a',
             f"{r['mem_ratio']:.2f}" if r['mem_ratio'] is not None else '',
             r['ref'] or ''))
-    widths = [max(len(x[i]) for x in lines + [head]) for i in range(7)]
+    widths = [max(len(x[i]) for x in lines + [head]) for i in range(8)]
     fmt = ' | '.join('{:<%d}' % w for w in widths)
     sep = '-+-'.join('-' * w for w in widths)
     return '\n'.join([fmt.format(*head), sep] +
@@ -729,6 +760,7 @@ def format_table(rows: List[dict]) -> str:
 
 
 def cpu_name() -> str:
+    """CPU model name (Linux), else what :mod:`platform` knows."""
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
@@ -749,6 +781,7 @@ def load_avg() -> Optional[List[float]]:
 
 
 def parse_args(argv=None):
+    """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(
         description='Time mmitpn against mmpretrain 1.2.0 (HiViT / iTPN).')
     p.add_argument('--cases', nargs='+', choices=sorted(CASES),
@@ -791,6 +824,8 @@ def parse_args(argv=None):
 
 
 class Options:
+    """What the case builders need from the command line."""
+
     def __init__(self, args) -> None:
         self.quick = args.quick
         self.compile = args.compile
@@ -803,6 +838,8 @@ class Options:
 
 
 def main(argv=None) -> dict:
+    """Run the benchmark; print the table, notes and JSON; return the
+    result dict (also written to ``--json``)."""
     args = parse_args(argv)
     dev = torch.device(args.device)
     if dev.type == 'cuda' and not torch.cuda.is_available():
@@ -853,7 +890,9 @@ def main(argv=None) -> dict:
         'LayerNorm eps 1e-5); mmitpn configured the same',
         'peak MB: memory allocated during one call above what existed '
         'before it (CPU: RSS high-water mark; CUDA: max_memory_allocated)',
-        'speed-up = median ms of "vs" / median ms of the row',
+        'speed-up = median ms of "vs" / median ms of the row; per round = '
+        'median (min-max) of that ratio within each round, where both ran '
+        'back to back',
     ]
     rows = []
     t_start = time.time()

@@ -99,7 +99,8 @@ class PatchEmbed(nn.Module):
         L = ids_keep.shape[1]
         x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
         x = x.reshape(B, (H // p) * (W // p), C * p * p)
-        x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, C * p * p))
+        x = torch.gather(x, 1,
+                         ids_keep.unsqueeze(-1).expand(-1, -1, C * p * p))
         x = self.proj(x.view(B * L, C, p, p))  # (B * L, C', k, k)
         x = x.view(B, L, -1, k, k).permute(0, 1, 3, 4, 2)
         return self.norm(x)
