@@ -347,7 +347,9 @@ class HiViTBackbone(BaseModule):
         if self.norm is not None:
             x = self.norm(x)
         outs.append(x.view(B, hp, wp, C))
-        outs = tuple(None if o is None else o.permute(0, 3, 1, 2)
+        # standard (contiguous) NCHW: mmcv's compiled ops (RoIAlign, ...)
+        # read raw memory and give wrong numbers on channels-last views
+        outs = tuple(None if o is None else o.permute(0, 3, 1, 2).contiguous()
                      for o in outs)
         return outs if return_block is None else (outs, side)
 

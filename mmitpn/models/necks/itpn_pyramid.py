@@ -174,7 +174,12 @@ class ITPNPyramid(BaseModule):
                 raise ValueError('concat_inputs is for dense maps only.')
             return self._pyramid(*inputs)
         x4, x8, x16 = (x.permute(0, 2, 3, 1) for x in inputs)
-        outs = [o.permute(0, 3, 1, 2) for o in self._pyramid(x4, x8, x16)]
+        # standard (contiguous) NCHW: mmcv's RoIAlign reads raw memory and
+        # gives wrong features on channels-last views
+        outs = [
+            o.permute(0, 3, 1, 2).contiguous()
+            for o in self._pyramid(x4, x8, x16)
+        ]
         if self.concat_inputs:
             outs = [torch.cat([o, x], dim=1) for o, x in zip(outs, inputs)]
         pool = F.avg_pool2d if self.extra_pool == 'avg' else F.max_pool2d

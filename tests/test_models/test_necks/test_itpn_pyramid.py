@@ -77,3 +77,22 @@ def test_checkpoint_of_another_width_fails_with_a_table():
         big.load_state_dict(small.state_dict())
     assert 'align_16.weight' in str(err.value)
     assert 'checkpoint (32, 64)' in str(err.value)
+
+
+@pytest.mark.parametrize('concat_inputs', [False, True])
+def test_dense_outputs_feed_mmcv_roi_align(concat_inputs):
+    """mmcv's compiled RoIAlign reads raw memory: on a channels-last view it
+    returns wrong features (the RoI heads of Mask R-CNN then learn nothing).
+    Backbone and pyramid must hand over standard contiguous NCHW maps."""
+    from mmcv.ops import roi_align
+    backbone, neck = build_pair(num_outs=5, concat_inputs=concat_inputs)
+    rois = torch.tensor([[0., 4., 6., 40., 30.], [1., 10., 2., 60., 62.]])
+    with torch.no_grad():
+        feats = backbone(torch.randn(2, 3, 64, 64))
+        outs = neck(feats)
+    for x in (*feats, *outs):
+        assert x.is_contiguous()
+        ref = roi_align(x.clone(memory_format=torch.contiguous_format), rois,
+                        (7, 7), 0.25, 0, 'avg', True)
+        torch.testing.assert_close(
+            roi_align(x, rois, (7, 7), 0.25, 0, 'avg', True), ref)
