@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..layers import TokenDecoder
+from ..layers import TokenDecoder, gather_patches, masked_patch_ids
 
 
 @MODELS.register_module()
@@ -49,6 +49,11 @@ class ITPNFeatureHead(BaseModule):
         norm_target (bool): Non-affine LayerNorm of the target.
             Defaults to True.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        predict_masked_only (bool): Compute the last decoder block, norm
+            and prediction for the masked patches only (the loss reads
+            nothing else); same loss, less work. Falls back to all patches
+            when images have different numbers of masked patches.
+            Defaults to True.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
     criteria = ('l2', 'smooth_l1', 'cosine')
@@ -67,8 +72,10 @@ class ITPNFeatureHead(BaseModule):
                  loss_weights: Sequence[float] = (1., 1., 1.),
                  norm_target: bool = True,
                  norm_eps: float = 1e-6,
+                 predict_masked_only: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.predict_masked_only = predict_masked_only
         if criterion not in self.criteria:
             raise ValueError(f'MFM criterion must be one of {self.criteria}, '
                              f'got {criterion!r}.')
@@ -129,6 +136,8 @@ class ITPNFeatureHead(BaseModule):
         """
         losses = dict()
         denom = mask.sum().clamp(min=1)
+        ids_out = masked_patch_ids(mask) if self.predict_masked_only and \
+            all(len(d.blocks) for d in self.decoders) else None
         for lvl, tgt, dec, k, c, w, s in zip(pyramid, targets, self.decoders,
                                              self.target_sizes,
                                              self.target_channels,
@@ -141,10 +150,19 @@ class ITPNFeatureHead(BaseModule):
             if w == 0:
                 continue
             B, N = tgt.shape[:2]
-            tgt = tgt.reshape(B, N, k * k, c).float()
+            if ids_out is None:
+                tgt = tgt.reshape(B, N, k * k, c).float()
+                pred = dec([lvl], ids_restore).view(B, N, k * k, c).float()
+                weight = mask
+            else:
+                M = ids_out.shape[1]
+                tgt = gather_patches(tgt, ids_out).reshape(B, M, k * k,
+                                                           c).float()
+                pred = dec([lvl], ids_restore,
+                           ids_out).view(B, M, k * k, c).float()
+                weight = 1.
             if self.norm_target:
                 tgt = F.layer_norm(tgt, (c, ), eps=1e-6)
-            pred = dec([lvl], ids_restore).view(B, N, k * k, c).float()
             per_patch = self._criterion(pred, tgt)
-            losses[f'loss_mfm_s{s}'] = w * (per_patch * mask).sum() / denom
+            losses[f'loss_mfm_s{s}'] = w * (per_patch * weight).sum() / denom
         return losses

@@ -10,6 +10,7 @@ __all__ = [
     'build_2d_sincos_pos_embed', 'relative_position_index',
     'resize_pos_embed', 'resize_rel_pos_table'
 ]
-from .token_decoder import TokenDecoder  # noqa: E402
+from .token_decoder import (TokenDecoder, gather_patches,  # noqa: E402
+                            masked_patch_ids)
 
-__all__ += ['TokenDecoder']
+__all__ += ['TokenDecoder', 'gather_patches', 'masked_patch_ids']

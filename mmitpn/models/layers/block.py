@@ -82,7 +82,8 @@ class Attention(nn.Module):
     def forward(self,
                 x: torch.Tensor,
                 rpe_index: Optional[torch.Tensor] = None,
-                rpe_grid: Optional[tuple] = None) -> torch.Tensor:
+                rpe_grid: Optional[tuple] = None,
+                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Forward.
 
         Args:
@@ -94,10 +95,27 @@ class Attention(nn.Module):
             rpe_grid (tuple[int, int], optional): Token grid the indices
                 refer to; a table made for another grid is resized to it.
                 Defaults to the table's own grid.
+            query_index (torch.Tensor, optional): ``(B, M)`` indices of the
+                tokens whose outputs are wanted; they attend to all ``N``
+                tokens and the result is ``(B, M, C)``: the same rows as the
+                full output, without computing the others (a decoder whose
+                loss reads the masked patches only). Defaults to None (all).
         """
         B, N, C = x.shape
-        qkv = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        h, d = self.num_heads, C // self.num_heads
+        if query_index is None:
+            qkv = self.qkv(x).view(B, N, 3, h, d)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        else:
+            if self.rpe_size is not None:
+                raise ValueError('query_index is not supported with a '
+                                 'relative position bias.')
+            w, b = self.qkv.weight, self.qkv.bias
+            kv = F.linear(x, w[C:], None if b is None else b[C:])
+            k, v = kv.view(B, N, 2, h, d).permute(2, 0, 3, 1, 4).unbind(0)
+            xq = x.gather(1, query_index.unsqueeze(-1).expand(-1, -1, C))
+            q = F.linear(xq, w[:C], None if b is None else b[:C])
+            q = q.view(B, -1, h, d).transpose(1, 2)
         bias = None
         if self.rpe_size is not None:
             if rpe_index is None:
@@ -112,7 +130,7 @@ class Attention(nn.Module):
                 bias.permute(2, 0, 1).unsqueeze(0)
             bias = bias.to(q.dtype)
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+        return self.proj(x.transpose(1, 2).reshape(B, -1, C))
 
 
 class HiViTBlock(nn.Module):
@@ -187,9 +205,17 @@ class HiViTBlock(nn.Module):
     def _forward(self,
                  x: torch.Tensor,
                  rpe_index: Optional[torch.Tensor] = None,
-                 rpe_grid: Optional[tuple] = None) -> torch.Tensor:
+                 rpe_grid: Optional[tuple] = None,
+                 query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if query_index is not None and not self.with_attn:
+            raise ValueError('query_index needs an attention block; gather '
+                             'the tokens before an MLP-only block.')
         if self.with_attn:
-            y = self.attn(self.norm1(x), rpe_index, rpe_grid)
+            y = self.attn(self.norm1(x), rpe_index, rpe_grid, query_index)
+            if query_index is not None:
+                x = x.gather(1,
+                             query_index.unsqueeze(-1).expand(
+                                 -1, -1, x.shape[-1]))
             if self.gamma1 is not None:
                 y = y * self.gamma1
             x = x + self.drop_path(y)
@@ -219,7 +245,8 @@ class HiViTBlock(nn.Module):
     def forward(self,
                 x: torch.Tensor,
                 rpe_index: Optional[torch.Tensor] = None,
-                rpe_grid: Optional[tuple] = None) -> torch.Tensor:
+                rpe_grid: Optional[tuple] = None,
+                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Forward.
 
         Args:
@@ -227,7 +254,17 @@ class HiViTBlock(nn.Module):
             rpe_index (torch.Tensor, optional): Relative position indices,
                 see :class:`Attention`.
             rpe_grid (tuple[int, int], optional): Their token grid.
+            query_index (torch.Tensor, optional): ``(B, M)`` tokens whose
+                outputs are wanted (attention blocks only): returns those
+                ``M`` rows of the full output, ``(B, M, C)``, computing the
+                queries, the residuals and the MLP for them only.
+                Defaults to None (all tokens).
         """
+        if query_index is not None:
+            if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
+                return checkpoint(self._forward, x, rpe_index, rpe_grid,
+                                  query_index, use_reentrant=False)
+            return self._forward(x, rpe_index, rpe_grid, query_index)
         if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
             step = self._row_step(x)
             if step:

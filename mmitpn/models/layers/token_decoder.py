@@ -9,6 +9,36 @@ from .block import HiViTBlock
 from .pos_embed import build_2d_sincos_pos_embed
 
 
+def masked_patch_ids(mask: torch.Tensor) -> Optional[torch.Tensor]:
+    """Indices ``(B, M)`` of the masked patches of a ``(B, N)`` mask (1 =
+    masked), in patch order, when every image has the same number ``M`` of
+    them (random masking at a fixed ratio, mmpretrain's mask generators);
+    else None.
+
+    Args:
+        mask (torch.Tensor): ``(B, N)`` mask, 1 (or True) for masked
+            patches.
+    """
+    mask = mask.flatten(1).bool()
+    counts = mask.sum(1)
+    if counts.numel() == 0 or not torch.all(counts == counts[0]) or \
+            int(counts[0]) == 0:
+        return None
+    ids = mask.to(torch.uint8).argsort(dim=1, descending=True, stable=True)
+    return ids[:, :int(counts[0])]
+
+
+def gather_patches(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Rows ``ids`` ``(B, M)`` of a ``(B, N, ...)`` tensor: ``(B, M, ...)``.
+
+    Args:
+        x (torch.Tensor): Per-patch values.
+        ids (torch.Tensor): Patch indices per image.
+    """
+    idx = ids.view(*ids.shape, *(1, ) * (x.dim() - 2))
+    return x.gather(1, idx.expand(-1, -1, *x.shape[2:]))
+
+
 class TokenDecoder(nn.Module):
     """Predict one vector per 16x16 patch from token-layout pyramid levels.
 
@@ -105,7 +135,8 @@ class TokenDecoder(nn.Module):
 
     def forward(self,
                 levels: Sequence[torch.Tensor],
-                ids_restore: Optional[torch.Tensor] = None) -> torch.Tensor:
+                ids_restore: Optional[torch.Tensor] = None,
+                ids_out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Decode.
 
         Args:
@@ -114,10 +145,19 @@ class TokenDecoder(nn.Module):
             ids_restore (torch.Tensor, optional): ``(B, N)`` permutation
                 that puts ``[visible tokens, masked tokens]`` back in patch
                 order (MAE). None when every patch is present.
+            ids_out (torch.Tensor, optional): ``(B, M)`` patch indices
+                whose predictions are wanted, e.g. the masked patches when
+                the loss reads only them. The last block then computes
+                only those rows (queries, residuals, MLP), as do the norm
+                and the prediction layer; the values equal the same rows
+                of the full output. Needs ``depth >= 1``. Defaults to None.
 
         Returns:
-            torch.Tensor: ``(B, N, out_channels)`` in patch order.
+            torch.Tensor: ``(B, N, out_channels)`` in patch order, or
+            ``(B, M, out_channels)`` in the order of ``ids_out``.
         """
+        if ids_out is not None and not self.blocks:
+            raise ValueError('ids_out needs a decoder with depth >= 1.')
         if len(levels) != len(self.level_sizes):
             raise ValueError(f'Decoder expects {len(self.level_sizes)} '
                              f'levels, got {len(levels)}.')
@@ -134,6 +174,7 @@ class TokenDecoder(nn.Module):
                 ids_restore.unsqueeze(-1).expand(-1, -1, self.embed_dims))
         if self.pos_embed is not None:
             x = x + self.pos_embed.to(x.dtype)
-        for blk in self.blocks:
-            x = blk(x)
+        for i, blk in enumerate(self.blocks):
+            last = i == len(self.blocks) - 1
+            x = blk(x, query_index=ids_out if last else None)
         return self.pred(self.norm(x))

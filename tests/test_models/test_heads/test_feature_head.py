@@ -49,3 +49,25 @@ def test_zero_weights_and_errors():
                            num_heads=2, img_size=64)
     with pytest.raises(ValueError, match='target_channels'):
         head.loss(*make_inputs())
+
+
+@pytest.mark.parametrize('criterion', ['l2', 'cosine'])
+def test_predicting_masked_patches_only_gives_the_same_loss(criterion):
+    """The fast path (last decoder block, norm and prediction on the masked
+    patches only) is the plain computation, losses and gradients."""
+    fast = ITPNFeatureHead(32, (16, 32, 64), embed_dims=32, depth=2,
+                           num_heads=2, img_size=64, criterion=criterion)
+    plain = ITPNFeatureHead(32, (16, 32, 64), embed_dims=32, depth=2,
+                            num_heads=2, img_size=64, criterion=criterion,
+                            predict_masked_only=False)
+    plain.load_state_dict(fast.state_dict())
+    pyramid, ids_restore, targets, mask = make_inputs()
+    pyramid = [p.requires_grad_() for p in pyramid]
+    got = fast.loss(pyramid, ids_restore, targets, mask)
+    want = plain.loss(pyramid, ids_restore, targets, mask)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], atol=1e-6, rtol=1e-5)
+    g_got = torch.autograd.grad(sum(got.values()), pyramid)
+    g_want = torch.autograd.grad(sum(want.values()), pyramid)
+    for a, b in zip(g_got, g_want):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

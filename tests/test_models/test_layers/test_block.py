@@ -55,3 +55,28 @@ def test_layer_scale_and_checkpoint_give_same_result():
     y.sum().backward()
     y_cp.sum().backward()
     torch.testing.assert_close(x.grad, x_cp.grad)
+
+
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_query_index_gives_the_rows_of_the_full_output(with_cp):
+    block = HiViTBlock(32, num_heads=4, layer_scale_init_value=0.1,
+                       with_cp=with_cp)
+    x = torch.randn(2, 10, 32, requires_grad=True)
+    ids = torch.tensor([[1, 4, 7, 9], [0, 2, 3, 8]])
+    full = block(x)
+    rows = full.gather(1, ids.unsqueeze(-1).expand(-1, -1, 32))
+    part = block(x, query_index=ids)
+    torch.testing.assert_close(part, rows, atol=1e-6, rtol=1e-5)
+    g_full, = torch.autograd.grad(rows.square().sum(), x)
+    g_part, = torch.autograd.grad(part.square().sum(), x)
+    torch.testing.assert_close(g_part, g_full, atol=1e-6, rtol=1e-5)
+
+
+def test_query_index_needs_attention_without_rpe():
+    with pytest.raises(ValueError, match='needs an attention block'):
+        HiViTBlock(32)(torch.randn(1, 4, 32), query_index=torch.zeros(
+            1, 2, dtype=torch.long))
+    attn = Attention(32, 4, rpe_size=(2, 2))
+    with pytest.raises(ValueError, match='not supported with a relative'):
+        attn(torch.randn(1, 4, 32), relative_position_index((2, 2)),
+             query_index=torch.zeros(1, 2, dtype=torch.long))
