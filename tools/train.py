@@ -4,6 +4,7 @@ Examples::
 
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]]
     bash tools/dist_train.sh CONFIG 8 [--amp]
+    bash tools/dist_train.sh CONFIG 8 --strategy fsdp
 """
 import argparse
 import os
@@ -23,6 +24,7 @@ from mmengine.runner import Runner
 from mmitpn.engine.checkpoint import find_resumable_checkpoint
 from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
                           setup_amp, setup_cpu_dist)
+from mmitpn.utils.launch import degrade_sync_bn, setup_fsdp
 
 
 def parse_args():
@@ -57,6 +59,14 @@ def parse_args():
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
+    parser.add_argument(
+        '--strategy',
+        choices=['fsdp'],
+        default=None,
+        help='fsdp: shard the model with MMEngine\'s FlexibleRunner and '
+        'FSDPStrategy (needs a distributed launcher; full-state-dict '
+        'checkpoints; an EMA teacher stays whole on every rank). Default: '
+        'the runner of the config (DDP when distributed).')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -114,7 +124,11 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
+    # SyncBN cannot synchronise on one process or on CPU: BN, with a warning
+    degrade_sync_bn(cfg, args.launcher)
     setup_cpu_dist(cfg, args.launcher, init_process_group=True)
+    if args.strategy == 'fsdp':
+        setup_fsdp(cfg, args.launcher)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
