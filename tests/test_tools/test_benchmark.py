@@ -52,6 +52,7 @@ def test_quick_run_prints_ratios_and_json(tmp_path, capsys):
         json.dumps(result['results']))
     rows = {(r['case'].split()[0], r['impl']): r for r in saved['results']}
     for key in [('a', 'mmitpn'), ('b', 'mmitpn'), ('b', 'mmitpn pixel+MFM'),
+                ('b', 'mmitpn teacher fwd only'),
                 ('c', 'mmitpn'), ('c', 'mmitpn with_cp')]:
         assert key in rows, key
         r = rows[key]

@@ -574,10 +574,17 @@ def case_b(a, dev, autocast, opts):
               (f' ({opts.teacher_dtype} teacher)'
                if opts.teacher_dtype != 'fp32' else ''), mfm_step_and_ema,
               'mmpretrain'),
+        Entry(f'b {tag} pixel step', 'mmitpn teacher fwd only',
+              lambda: mfm.teacher_targets(img), 'mmpretrain'),
     ]
     notes.append('b: "mmitpn pixel+MFM" = pixel + 3 MFM losses + EMA teacher '
                  'forward on the unmasked image + teacher update, against '
                  "mmpretrain's pixel-only step")
+    notes.append('b: "mmitpn teacher fwd only" = the EMA teacher\'s forward '
+                 'on the unmasked image alone (no grad), the part of the '
+                 'MFM step no student-side saving can remove: its ratio '
+                 'bounds how fast pixel+MFM can be against the pixel-only '
+                 'step at this precision')
     return entries, notes
 
 
