@@ -73,6 +73,11 @@ def main(argv=None):
         help='also fine-tune from random initialisation, for comparison')
     args = parser.parse_args(argv)
     start = time.time()
+    # two data-loader workers run beside the trainer: leave them a core
+    # each, else torch's threads and the workers oversubscribe small CPUs
+    threads = os.environ.setdefault('OMP_NUM_THREADS',
+                                    str(max(1, (os.cpu_count() or 1) - 2)))
+    log(f'OMP_NUM_THREADS={threads} (set it to override)')
     py = sys.executable
     work = Path(args.work_dir)
     pre_dir = work / 'pretrain'
