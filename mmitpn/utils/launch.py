@@ -16,7 +16,7 @@ from typing import List, Optional, Union
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPERS, STRATEGIES
 
 #: Scopes that are hosts: their ``utils.register_all_modules`` is called.
 HOST_SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
@@ -265,13 +265,48 @@ def degrade_sync_bn(cfg: Config, launcher: Optional[str] = None) -> List[str]:
     return paths
 
 
+try:
+    from mmengine._strategy import FSDPStrategy
+    from torch.distributed.fsdp import FullyShardedDataParallel
+except ImportError:  # torch without distributed / FSDP
+    FSDPStrategy = None
+
+if FSDPStrategy is not None:
+
+    @STRATEGIES.register_module()
+    class ResumableFSDPStrategy(FSDPStrategy):
+        """MMEngine's ``FSDPStrategy`` that can resume its optimizer.
+
+        MMEngine 0.10 calls ``FSDP.optim_state_dict_to_load(state_dict,
+        model, optimizer)``, the argument order of torch < 2.1; newer torch
+        takes ``(model, optim, optim_state_dict)`` and resuming fails with
+        ``TypeError: unhashable type: 'dict'``. Everything else is
+        MMEngine's.
+        """
+
+        def load_optim_state_dict(self, state_dict: dict) -> None:
+            """Load a (full or local) optimizer state dict.
+
+            Args:
+                state_dict (dict): As saved by this strategy.
+            """
+            to_load = FullyShardedDataParallel.optim_state_dict_to_load
+            optim_state_dict = to_load(
+                model=self.model,
+                optim=self.optim_wrapper.optimizer,
+                optim_state_dict=state_dict)
+            self.optim_wrapper.load_state_dict(optim_state_dict)
+
+
 def setup_fsdp(cfg: Config,
                launcher: Optional[str] = None,
                state_dict: str = 'full') -> ConfigDict:
     """Train a config with MMEngine's FSDP strategy.
 
-    Sets ``runner_type='FlexibleRunner'`` and ``strategy=FSDPStrategy`` with
-    an ``MMFullyShardedDataParallel`` wrapper that shards the whole model
+    Sets ``runner_type='FlexibleRunner'`` and
+    ``strategy=ResumableFSDPStrategy`` (MMEngine's ``FSDPStrategy`` with
+    resuming fixed for torch >= 2.1) with an
+    ``MMFullyShardedDataParallel`` wrapper that shards the whole model
     (no auto-wrap policy) with ``use_orig_params=True`` (needed by the
     parameter-wise optimizer settings). When the config has an
     ``EMATeacherHook``, the model's ``teacher`` is an FSDP *ignored*
@@ -312,7 +347,7 @@ def setup_fsdp(cfg: Config,
                          f'sets runner_type={runner_type!r}.')
     cfg.runner_type = 'FlexibleRunner'
     strategy = cfg.get('strategy', None) or ConfigDict()
-    strategy.type = 'FSDPStrategy'
+    strategy.type = 'ResumableFSDPStrategy'
     strategy.setdefault('state_dict_cfg', state_dict)
     wrapper = strategy.get('model_wrapper', None) or ConfigDict()
     wrapper.setdefault('type', 'MMFullyShardedDataParallel')
