@@ -1,4 +1,5 @@
-from .engine.checkpoint import use_atomic_checkpoints
+from .engine.checkpoint import (use_atomic_checkpoints,
+                                use_checked_checkpoint_loader)
 from .utils.launch import allow_full_checkpoint_load
 from .version import __version__
 
@@ -10,5 +11,7 @@ from .version import __version__
 allow_full_checkpoint_load()
 # Checkpoints are written to a temporary file and renamed into place.
 use_atomic_checkpoints()
+# Missing, empty or truncated checkpoints fail with one line naming the file.
+use_checked_checkpoint_loader()
 
 __all__ = ['__version__']

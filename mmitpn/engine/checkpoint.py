@@ -2,12 +2,14 @@
 import glob
 import os
 import os.path as osp
+import pickle
 import zipfile
 from typing import Optional
 
 from mmengine.fileio import io as _io
 from mmengine.fileio import register_backend
 from mmengine.fileio.backends import LocalBackend
+from mmengine.runner import checkpoint as _mmengine_checkpoint
 
 
 def _atomic_write(data, filepath: str, mode: str, **kwargs) -> None:
@@ -59,6 +61,51 @@ def use_atomic_checkpoints() -> None:
     for key, inst in list(_io.backend_instances.items()):
         if type(inst) is LocalBackend:
             del _io.backend_instances[key]
+
+
+def load_from_local(filename: str, map_location=None):
+    """MMEngine's local checkpoint loader with one-line errors naming the
+    file and the fix.
+
+    Used for every local ``load_from``, ``--resume`` and ``init_cfg``
+    checkpoint once mmitpn is imported (see
+    :func:`use_checked_checkpoint_loader`).
+
+    Args:
+        filename (str): Local checkpoint path.
+        map_location (str, optional): Same as :func:`torch.load`.
+
+    Raises:
+        FileNotFoundError: ``filename`` is not a file.
+        ValueError: The file is empty, truncated or not a checkpoint.
+    """
+    path = osp.expanduser(filename)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Checkpoint {filename!r} does not exist; fix the path '
+            f'(load_from, --resume or init_cfg.checkpoint) or drop it to '
+            f'start from scratch.')
+    try:
+        return _mmengine_checkpoint.load_from_local(path, map_location)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+            pickle.UnpicklingError) as e:
+        if 'Weights only load failed' in str(e):
+            raise  # a complete file that weights_only refuses
+        cause = ' '.join(f'{type(e).__name__}: {e}'.split())
+        if len(cause) > 120:
+            cause = cause[:117] + '...'
+        raise ValueError(
+            f'Checkpoint {filename!r} ({osp.getsize(path)} bytes) is '
+            f'truncated or not a PyTorch checkpoint ({cause}); delete it '
+            f'and resume from an earlier one (tools/train.py CONFIG --resume '
+            f'picks the newest complete checkpoint).') from e
+
+
+def use_checked_checkpoint_loader() -> None:
+    """Make MMEngine load local checkpoints with
+    :func:`load_from_local` (called on ``import mmitpn``)."""
+    _mmengine_checkpoint.CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True)
 
 
 def is_complete_checkpoint(path: str) -> bool:

@@ -107,7 +107,8 @@ def convert_official(
         raise ValueError(
             'No patch_embed.proj.weight in the checkpoint: this is not an '
             'official iTPN / HiViT checkpoint (keys start with '
-            f'{sorted({k.split(".")[0] for k in sd})[:8]}).')
+            f'{sorted({k.split(".")[0] for k in sd})[:8]}); pass an '
+            f'official iTPN pre-training, detection or segmentation file.')
     notes = []
     C = sd['patch_embed.proj.weight'].shape[0] * 4
     out = OrderedDict()

@@ -59,6 +59,9 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 f'get_layer_depth (e.g. mmitpn.HiViTBackbone); got '
                 f'{type(module).__name__}.')
         decay = float(cfg.get('layer_decay_rate', 1.))
+        if not 0 < decay <= 1:
+            raise ValueError(f'layer_decay_rate must be in (0, 1], got '
+                             f'{decay}; use e.g. 0.65 (1 turns decay off).')
         no_decay_keys = tuple(cfg.get('no_decay_keys', NO_DECAY_KEYS))
         custom = sorted(cfg.get('custom_keys', {}).items(),
                         key=lambda kv: -len(kv[0]))

@@ -137,6 +137,9 @@ class HiViTBackbone(BaseModule):
             raise ValueError('HiViT has two 2x2 merges, so inner_patches '
                              f'must be 4, got {inner_patches}.')
 
+        if drop_path_rate < 0 or drop_path_rate >= 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got '
+                             f'{drop_path_rate}; set e.g. drop_path_rate=0.1.')
         self.out_indices = self._parse_out_indices(out_indices)
         if pos_embed_type not in ('sincos', 'learnable', None):
             raise ValueError(f"pos_embed_type must be 'sincos', 'learnable' "
@@ -206,15 +209,23 @@ class HiViTBackbone(BaseModule):
                     f'{sorted(_ARCH_KEYS)}.')
             return dict(self.arch_zoo[key])
         if not isinstance(arch, dict) or set(arch) != _ARCH_KEYS:
+            got = sorted(arch) if isinstance(arch, dict) else arch
             raise ValueError(f'A custom HiViT arch must be a dict with '
                              f'exactly the keys {sorted(_ARCH_KEYS)}, got '
-                             f'{arch!r}.')
+                             f'{got!r}; add the missing keys or use a named '
+                             f'arch.')
         C, depths, heads = arch['embed_dims'], arch['depths'], \
             arch['num_heads']
-        if C % 4 or C % heads or len(depths) != 3:
+        if not isinstance(depths, (list, tuple)) or len(depths) != 3 or \
+                not all(isinstance(d, int) and d >= 1 for d in depths):
+            raise ValueError(f'HiViT arch depths must be 3 positive ints '
+                             f'(stage 1, 2, 3 blocks), got depths={depths!r}; '
+                             f'e.g. depths=(1, 1, 10).')
+        if not isinstance(C, int) or not isinstance(heads, int) or \
+                heads < 1 or C % 4 or C % heads:
             raise ValueError(
-                f'Invalid HiViT arch {arch}: embed_dims must be divisible by '
-                f'4 and by num_heads, and depths must have 3 entries.')
+                f'Invalid HiViT arch: embed_dims={C} must be divisible by 4 '
+                f'and by num_heads={heads}; pick a width that both divide.')
         return dict(embed_dims=C, depths=tuple(depths), num_heads=heads)
 
     def _parse_out_indices(self, out_indices) -> Tuple[int, ...]:
@@ -225,7 +236,8 @@ class HiViTBackbone(BaseModule):
             j = i + self.num_stages if i < 0 else i
             if not 0 <= j < self.num_stages:
                 raise ValueError(f'out_indices entry {i} is not a stage of '
-                                 f'HiViT (valid: -3..2).')
+                                 f'HiViT; use stages in -3..2, e.g. '
+                                 f'out_indices=(0, 1, 2).')
             out.append(j)
         return tuple(out)
 
@@ -362,12 +374,21 @@ class HiViTBackbone(BaseModule):
         B, N = x.shape[0], grid[0] * grid[1]
         if ids_keep.dim() != 2 or ids_keep.shape[0] != B:
             raise ValueError(f'ids_keep must be (B, L_keep) with B={B}, got '
-                             f'shape {tuple(ids_keep.shape)}.')
+                             f'shape {tuple(ids_keep.shape)}; pass one row of '
+                             f'kept patch indices per image.')
         # (a data-dependent check: skipped under torch.compile, where it
         # would break the graph)
         if not torch.compiler.is_compiling() and ids_keep.numel() and (
                 int(ids_keep.min()) < 0 or int(ids_keep.max()) >= N):
-            raise ValueError(f'ids_keep holds indices outside [0, {N}).')
+            raise ValueError(f'ids_keep holds indices outside [0, {N}) '
+                             f'(min {int(ids_keep.min())}, max '
+                             f'{int(ids_keep.max())}); index the {N} '
+                             f'patches of the image.')
+        if not torch.compiler.is_compiling() and ids_keep.shape[1] > 1 and \
+                bool((ids_keep.sort(dim=1).values.diff(dim=1) == 0).any()):
+            raise ValueError('ids_keep repeats a patch index in a row; every '
+                             'kept patch must be listed once (e.g. '
+                             'noise.argsort(1)[:, :L_keep]).')
         L = ids_keep.shape[1]
         # only the kept patches are embedded: (B, L, 4, 4, C/4)
         x = self.patch_embed(x, dense=False, ids_keep=ids_keep)

@@ -45,7 +45,12 @@ class PatchEmbed(nn.Module):
         """Raise a one-line error for inputs HiViT cannot take."""
         if x.dim() != 4:
             raise ValueError(f'HiViT expects images (B, C, H, W), got a '
-                             f'tensor of shape {tuple(x.shape)}.')
+                             f'tensor of shape {tuple(x.shape)}; add the '
+                             f'batch dimension (x[None]) for one image.')
+        if not x.is_floating_point():
+            raise TypeError(f'HiViT expects floating-point images, got '
+                            f'{x.dtype}; normalise them first (the data '
+                            f'preprocessor does) or call x.float().')
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f'HiViT was built for {self.in_channels}-channel images but '
