@@ -21,6 +21,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmitpn.datasets import check_dataset_files
 from mmitpn.engine.checkpoint import find_resumable_checkpoint
 from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
                           setup_amp, setup_cpu_dist)
@@ -123,6 +124,10 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+
+    # an annotation file that leaves a data set empty fails here, naming
+    # the file, not deep inside the host's dataset code
+    check_dataset_files(cfg)
 
     # SyncBN cannot synchronise on one process or on CPU: BN, with a warning
     degrade_sync_bn(cfg, args.launcher)

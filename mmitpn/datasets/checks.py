@@ -4,6 +4,9 @@ import os.path as osp
 from typing import Optional
 
 
+MAX_PARSED_BYTES = 64 * 2**20  # larger files are checked for existence only
+
+
 def check_coco_ann_file(ann_file: str,
                         data_root: Optional[str] = None,
                         filter_empty_gt: bool = False) -> None:
@@ -28,6 +31,8 @@ def check_coco_ann_file(ann_file: str,
     if not osp.isfile(path):
         raise FileNotFoundError(f'COCO annotation file {path!r} does not '
                                 f'exist; fix data_root / ann_file.')
+    if osp.getsize(path) > MAX_PARSED_BYTES:
+        return  # a full-size set (COCO train: 450 MB) is not empty
     try:
         with open(path) as f:
             coco = json.load(f)
