@@ -44,7 +44,14 @@ def test_fixed_masks_are_mae_masks():
 
 def test_quick_run_prints_ratios_and_json(tmp_path, capsys):
     out = tmp_path / 'bench.json'
-    result = bm.main(['--quick', '--json', str(out)])
+    md = tmp_path / 'benchmark.md'
+    md.write_text(f'intro\n{bm.MD_BEGIN}\nold table\n{bm.MD_END}\noutro\n')
+    result = bm.main(['--quick', '--json', str(out), '--markdown', str(md)])
+    doc = md.read_text()
+    # the table replaces the old one between the markers; the rest is kept
+    assert doc.startswith('intro\n') and doc.endswith('outro\n')
+    assert 'old table' not in doc and '| b tiny' in doc
+    assert '--markdown' in doc  # the command that made it
     text = capsys.readouterr().out
     assert 'speed-up' in text and 'peak MB' in text
     saved = json.loads(out.read_text())

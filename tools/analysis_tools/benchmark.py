@@ -5,7 +5,7 @@
         [--dtype fp32|bf16] [--threads N] [--device cpu|cuda] \
         [--repeat N] [--warmup N] [--heavy-repeat N] [--json out.json] \
         [--quick] [--compile] [--teacher-dtype fp32|bf16] [--no-memory] \
-        [--in-process]
+        [--in-process] [--markdown docs/benchmark.md]
 
 Both sides are built with the same architecture, mmpretrain's weights are
 copied into mmitpn (:func:`map_mmpretrain_to_mmitpn`) and the outputs are
@@ -766,6 +766,56 @@ def format_table(rows: List[dict]) -> str:
                      [fmt.format(*x) for x in lines])
 
 
+MD_BEGIN = '<!-- benchmark:begin -->'
+MD_END = '<!-- benchmark:end -->'
+
+
+def format_markdown(result: dict) -> str:
+    """The run as Markdown: command, environment, table and notes."""
+    env = result['env']
+    lines = [
+        f"Command: `{env['command']}`", '',
+        f"Machine: {env['device']} ({env['cpu']}, {env['cores']} cores), "
+        f"{env['threads']} threads, dtype {env['dtype']}, torch "
+        f"{env['torch']}, mmpretrain {env['mmpretrain']}; "
+        f"{env['repeat']} timed rounds ({env['heavy_repeat']} for case c), "
+        f"load average at start / end {env['load_avg_start']} / "
+        f"{env['load_avg_end']}, {env['wall_s']} s in all.", '',
+        '| case | impl | median ms | speed-up | per round | peak MB | '
+        'mem ratio | vs |', '|---|---|---|---|---|---|---|---|'
+    ]
+    for r in result['results']:
+        rs = r['round_speedups']
+        lines.append('| ' + ' | '.join([
+            r['case'], r['impl'], f"{r['median_ms']:.1f}",
+            f"{r['speedup']:.2f}x" if r['speedup'] else '',
+            f'{statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})'
+            if rs else '',
+            f"{r['peak_mb']:.0f}" if r['peak_mb'] is not None else 'n/a',
+            f"{r['mem_ratio']:.2f}" if r['mem_ratio'] is not None else '',
+            r['ref'] or ''
+        ]) + ' |')
+    lines.append('')
+    lines += ['- ' + n for n in result['notes']]
+    return '\n'.join(lines) + '\n'
+
+
+def write_markdown(path: str, result: dict) -> None:
+    """Put :func:`format_markdown` into ``path``, between the marker lines
+    when the file has them."""
+    body = format_markdown(result)
+    p = Path(path)
+    text = p.read_text() if p.is_file() else ''
+    if MD_BEGIN in text and MD_END in text:
+        head, rest = text.split(MD_BEGIN, 1)
+        tail = rest.split(MD_END, 1)[1]
+        text = f'{head}{MD_BEGIN}\n{body}{MD_END}{tail}'
+    else:
+        text = f'# mmitpn benchmark\n\n{MD_BEGIN}\n{body}{MD_END}\n'
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+
+
 def cpu_name() -> str:
     """CPU model name (Linux), else what :mod:`platform` knows."""
     try:
@@ -804,6 +854,11 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=None,
                    help='untimed rounds first (default 1)')
     p.add_argument('--json', default=None, help='also write results here')
+    p.add_argument('--markdown', default=None,
+                   help='also write the table as Markdown into this file, '
+                   'between the lines "%s" and "%s" if it has them (the '
+                   'rest of the file is kept), else as the whole file' %
+                   (MD_BEGIN, MD_END))
     p.add_argument('--quick', action='store_true',
                    help='tiny architecture and images, 1 round: a smoke '
                    'test of the tool, not a measurement')
@@ -938,6 +993,8 @@ def main(argv=None) -> dict:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(result, f, indent=1)
+    if args.markdown:
+        write_markdown(args.markdown, result)
     return result
 
 
