@@ -46,7 +46,8 @@ def test_quick_run_prints_ratios_and_json(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     md = tmp_path / 'benchmark.md'
     md.write_text(f'intro\n{bm.MD_BEGIN}\nold table\n{bm.MD_END}\noutro\n')
-    result = bm.main(['--quick', '--json', str(out), '--markdown', str(md)])
+    result = bm.main(['--quick', '--json', str(out), '--markdown', str(md),
+                      '--profile'])
     doc = md.read_text()
     # the table replaces the old one between the markers; the rest is kept
     assert doc.startswith('intro\n') and doc.endswith('outro\n')
@@ -66,6 +67,8 @@ def test_quick_run_prints_ratios_and_json(tmp_path, capsys):
         assert r['speedup'] > 0 and r['median_ms'] > 0
         assert len(r['round_speedups']) == len(r['times_ms']) == 1
         assert r['ref'] is not None
+        if key[0] != 'c':  # profiled: share of time in matrix products
+            assert 0 < r['gemm_share'] < 1
     # the outputs were checked equal before timing
     assert any('max diff' in n for n in saved['notes'])
     for r in saved['results']:

@@ -5,7 +5,7 @@
         [--dtype fp32|bf16] [--threads N] [--device cpu|cuda] \
         [--repeat N] [--warmup N] [--heavy-repeat N] [--json out.json] \
         [--quick] [--compile] [--teacher-dtype fp32|bf16] [--no-memory] \
-        [--in-process] [--markdown docs/benchmark.md]
+        [--in-process] [--profile] [--markdown docs/benchmark.md]
 
 Both sides are built with the same architecture, mmpretrain's weights are
 copied into mmitpn (:func:`map_mmpretrain_to_mmitpn`) and the outputs are
@@ -473,6 +473,28 @@ class Entry:
         self.max_repeat = max_repeat
         self.times: List[float] = []
         self.peak_mb: Optional[float] = None
+        self.gemm_share: Optional[float] = None
+
+
+GEMM_OPS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm')
+
+
+def gemm_share(fn: Callable, dev: torch.device) -> float:
+    """Fraction of one call's self time (CPU; device time on CUDA) spent
+    in matrix products (:data:`GEMM_OPS`), from :mod:`torch.profiler`."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU]
+    if dev.type == 'cuda':
+        acts.append(ProfilerActivity.CUDA)
+    with profile(activities=acts) as prof:
+        fn()
+        sync(dev)
+    attr = 'self_device_time_total' if dev.type == 'cuda' else \
+        'self_cpu_time_total'
+    events = prof.key_averages()
+    total = sum(getattr(e, attr) for e in events)
+    gemm = sum(getattr(e, attr) for e in events if e.key in GEMM_OPS)
+    return gemm / total if total else 0.
 
 
 def case_a(a, dev, autocast, opts):
@@ -684,10 +706,12 @@ def sync(dev: torch.device) -> None:
 
 
 def run_entries(entries: List[Entry], warmup: int, repeat: int,
-                dev: torch.device, mem: Optional['PeakMemory'], log) -> None:
+                dev: torch.device, mem: Optional['PeakMemory'], log,
+                profile: bool = False) -> None:
     """Warm up, measure peak memory (one call each, untimed), then time
     ``repeat`` rounds alternating the entries, the order reversed every
-    other round."""
+    other round; with ``profile``, one more (untimed) profiled call each
+    for :func:`gemm_share`."""
     heavy = any(e.max_repeat for e in entries)
     if heavy:
         repeat = min([repeat] + [e.max_repeat for e in entries
@@ -716,6 +740,11 @@ def run_entries(entries: List[Entry], warmup: int, repeat: int,
             e.times.append((time.perf_counter() - t) * 1e3)
         log(f'  round {r + 1}/{repeat}: ' + ', '.join(
             f'{e.impl} {e.times[-1]:.0f} ms' for e in entries))
+    if profile and not heavy:  # (case c calls take minutes on a CPU)
+        for e in entries:
+            e.gemm_share = gemm_share(e.fn, dev)
+        log('  GEMM share: ' + ', '.join(
+            f'{e.impl} {e.gemm_share:.0%}' for e in entries))
 
 
 def summarize(entries: List[Entry]) -> List[dict]:
@@ -729,7 +758,7 @@ def summarize(entries: List[Entry]) -> List[dict]:
         row = dict(case=e.case, impl=e.impl, ref=e.ref, median_ms=med,
                    times_ms=[round(t, 2) for t in e.times],
                    peak_mb=e.peak_mb, speedup=None, round_speedups=None,
-                   mem_ratio=None)
+                   mem_ratio=None, gemm_share=e.gemm_share)
         if e.ref is not None:
             r = next(x for x in entries
                      if x.case == e.case and x.impl == e.ref)
@@ -782,7 +811,7 @@ def format_markdown(result: dict) -> str:
         f"load average at start / end {env['load_avg_start']} / "
         f"{env['load_avg_end']}, {env['wall_s']} s in all.", '',
         '| case | impl | median ms | speed-up | per round | peak MB | '
-        'mem ratio | vs |', '|---|---|---|---|---|---|---|---|'
+        'mem ratio | GEMM share | vs |', '|---|---|---|---|---|---|---|---|---|'
     ]
     for r in result['results']:
         rs = r['round_speedups']
@@ -793,7 +822,8 @@ def format_markdown(result: dict) -> str:
             if rs else '',
             f"{r['peak_mb']:.0f}" if r['peak_mb'] is not None else 'n/a',
             f"{r['mem_ratio']:.2f}" if r['mem_ratio'] is not None else '',
-            r['ref'] or ''
+            f"{r['gemm_share']:.0%}" if r.get('gemm_share') is not None
+            else '', r['ref'] or ''
         ]) + ' |')
     lines.append('')
     lines += ['- ' + n for n in result['notes']]
@@ -873,6 +903,12 @@ def parse_args(argv=None):
                    help="ITPNMIM's teacher_dtype in the pixel+MFM step "
                    '(bf16 helps on GPUs, not on CPUs without bf16 '
                    'instructions)')
+    p.add_argument('--profile', action='store_true',
+                   help='after timing, profile one call of each entry and '
+                   'report the share of its time in matrix products '
+                   '(GEMM share): 1 / the reference\'s share bounds the '
+                   'speed-up of any implementation doing the same products '
+                   'at the same speed')
     p.add_argument('--no-memory', action='store_true',
                    help='skip the peak-memory measurements')
     p.add_argument('--in-process', action='store_true',
@@ -968,7 +1004,8 @@ def main(argv=None) -> dict:
                 group = [e for e in entries if e.case == case]
                 log(f'running {case}: {len(group)} entries')
                 run_entries(group, warmup, repeat, dev,
-                            None if args.no_memory else mem, log)
+                            None if args.no_memory else mem, log,
+                            args.profile)
             case_rows = summarize(entries)
             del entries
             gc.collect()
@@ -1045,7 +1082,7 @@ def run_worker(args, a, dev, autocast, opts, mem, warmup, repeat,
     entries = [e for e in entries if e.case == cases[group]]
     log(f'running {cases[group]}: {len(entries)} entries')
     run_entries(entries, warmup, repeat, dev,
-                None if args.no_memory else mem, log)
+                None if args.no_memory else mem, log, args.profile)
     result = dict(rows=summarize(entries), notes=notes if group == 0 else [])
     with open(args.worker_out, 'w') as f:
         json.dump(result, f)
