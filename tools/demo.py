@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -66,7 +67,10 @@ def last_test_metrics(work_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--force', action='store_true')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='delete the outputs of earlier demo runs and redo every stage')
     parser.add_argument(
         '--scratch',
         action='store_true',
@@ -89,7 +93,14 @@ def main(argv=None):
     log('stage 2/4: integral pre-training (backbone + pyramid, pixel + '
         'MFM)')
     ckpt = pre_dir / 'epoch_20.pth'
-    if args.force or not ckpt.exists():
+    if args.force:
+        # training stages resume: a fresh run needs empty work dirs
+        for d in [pre_dir, work / 'reconstructions'] + sorted(
+                work.glob('mask_rcnn_*')):
+            if d.is_dir():
+                log(f'--force: removing {d}')
+                shutil.rmtree(d)
+    if not ckpt.exists():
         run([py, 'tools/train.py', PRETRAIN_CFG, '--work-dir', pre_dir,
              '--resume'])
     losses = epoch_losses(pre_dir)
@@ -110,7 +121,7 @@ def main(argv=None):
     for name, opts in runs.items():
         det_dir = work / f'mask_rcnn_{name}'
         det_ckpt = det_dir / 'epoch_12.pth'
-        if args.force or not det_ckpt.exists():
+        if not det_ckpt.exists():
             run([py, 'tools/train.py', DET_CFG, '--work-dir', det_dir,
                  '--resume', '--cfg-options', *opts])
         log(f'stage 4/4: COCO evaluation and pictures ({name})')
