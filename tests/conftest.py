@@ -37,6 +37,17 @@ def load_tool(rel_path: str):
     return module
 
 
+@pytest.fixture(scope='session')
+def demo_data() -> Path:
+    """The embedded demo data at ``data/demo`` (what ``make demo`` uses),
+    generated when absent: deterministic, written atomically, and a no-op
+    when an up-to-date copy is there (about 10 s otherwise)."""
+    gen = load_tool('tools/data/make_demo_data.py')
+    out = REPO / 'data' / 'demo'
+    gen.make_demo_data(str(out))
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

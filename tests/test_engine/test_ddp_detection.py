@@ -48,13 +48,8 @@ def no_cuda(monkeypatch):
 
 
 @pytest.mark.skipif(
-    not (REPO / 'data' / 'demo' / 'coco' / 'annotations' /
-         'instances_train.json').is_file(),
-    reason='no demo data: python tools/data/make_demo_data.py --out '
-    'data/demo')
-@pytest.mark.skipif(
     torch.cuda.is_available(), reason='checks the CPU (gloo) path')
-def test_ddp_mask_rcnn_ranks_agree(tmp_path):
+def test_ddp_mask_rcnn_ranks_agree(tmp_path, demo_data):
     res = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
          '--nproc_per_node=2', '--master_addr=127.0.0.1',

@@ -38,13 +38,9 @@ def no_cuda(monkeypatch):
 
 
 @pytest.mark.skipif(
-    not (REPO / 'data' / 'demo' / 'pretrain' / 'train').is_dir(),
-    reason='no demo data: python tools/data/make_demo_data.py --out '
-    'data/demo')
-@pytest.mark.skipif(
     torch.cuda.is_available() and torch.cuda.device_count() < 2,
     reason='two processes need two GPUs or none')
-def test_fsdp_pretrain_teacher_follows_full_student(tmp_path):
+def test_fsdp_pretrain_teacher_follows_full_student(tmp_path, demo_data):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
                 'MASTER_PORT'):
