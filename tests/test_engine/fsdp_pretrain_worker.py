@@ -6,7 +6,7 @@ fsdp`` in-process, where CONFIG is the tiny demo pre-training config
 shrunk to a few iterations plus :class:`FSDPRecordHook`. Usage::
 
     python -m torch.distributed.run --nproc_per_node 2 \\
-        fsdp_pretrain_worker.py WORK_DIR
+        fsdp_pretrain_worker.py WORK_DIR [MAX_ITERS [--resume]]
 
 Rank 0 writes ``WORK_DIR/fsdp_result.json``.
 """
@@ -159,12 +159,13 @@ class FSDPRecordHook(Hook):
             json.dump(result, f, indent=1)
 
 
-def write_config(work_dir: str) -> str:
+def write_config(work_dir: str, max_iters: int = MAX_ITERS) -> str:
     """Write the shrunk demo pre-training config (one file per rank, so
     that no rank reads a file another one is writing).
 
     Args:
         work_dir (str): Where the config (and the run) go.
+        max_iters (int): Length of the run (a checkpoint at its end).
 
     Returns:
         str: Path of the config file.
@@ -175,12 +176,12 @@ train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(data_root={osp.join(REPO, 'data/demo/pretrain')!r}))
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
-                 max_iters={MAX_ITERS})
+                 max_iters={max_iters})
 param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False,
                         begin=0, end={MAX_ITERS})]
 default_hooks = dict(
     logger=dict(interval=1),
-    checkpoint=dict(interval={MAX_ITERS}, by_epoch=False))
+    checkpoint=dict(interval={max_iters}, by_epoch=False))
 custom_hooks = [
     dict(type='mmitpn.EMATeacherHook'),
     dict(type='FSDPRecordHook',
@@ -193,11 +194,15 @@ custom_hooks = [
     return path
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str, max_iters: int = MAX_ITERS,
+         resume: bool = False) -> None:
     """Run ``tools/train.py --strategy fsdp`` on the shrunk config.
 
     Args:
         work_dir (str): Work directory of the run.
+        max_iters (int): Length of the run.
+        resume (bool): ``--resume`` from the newest checkpoint of
+            ``work_dir``.
     """
     path = osp.join(REPO, 'tools', 'train.py')
     spec = importlib.util.spec_from_file_location('mmitpn_train', path)
@@ -205,11 +210,13 @@ def main(work_dir: str) -> None:
     spec.loader.exec_module(train)
     sys.argv = [
         path,
-        write_config(work_dir), '--launcher', 'pytorch', '--strategy', 'fsdp',
-        '--work-dir', work_dir
-    ]
+        write_config(work_dir, max_iters), '--launcher', 'pytorch',
+        '--strategy', 'fsdp', '--work-dir', work_dir
+    ] + (['--resume'] if resume else [])
     train.main()
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    main(sys.argv[1],
+         int(sys.argv[2]) if len(sys.argv) > 2 else MAX_ITERS,
+         '--resume' in sys.argv[3:])

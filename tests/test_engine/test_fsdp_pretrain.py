@@ -45,13 +45,18 @@ def test_fsdp_pretrain_teacher_follows_full_student(tmp_path, demo_data):
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
                 'MASTER_PORT'):
         env.pop(key, None)
-    res = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
-         '--nproc_per_node=2', '--master_addr=127.0.0.1',
-         f'--master_port={_free_port()}', str(WORKER), str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    result = json.loads((tmp_path / 'fsdp_result.json').read_text())
+    def launch(*args):
+        res = subprocess.run(
+            [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
+             '--nproc_per_node=2', '--master_addr=127.0.0.1',
+             f'--master_port={_free_port()}', str(WORKER), str(tmp_path),
+             *args],
+            env=env, capture_output=True, text=True, timeout=180,
+            cwd=tmp_path)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        return json.loads((tmp_path / 'fsdp_result.json').read_text())
+
+    result = launch()
 
     assert result['world_size'] == 2
     assert result['runner'] == 'FlexibleRunner'
@@ -90,6 +95,16 @@ def test_fsdp_pretrain_teacher_follows_full_student(tmp_path, demo_data):
         p.detach().flatten() for p in model.teacher.module.parameters()])
     assert float((student - teacher).abs().max()) == pytest.approx(
         result['teacher_vs_student_max_abs'], rel=1e-5)
+
+    # --resume under FSDP (sharded optimizer state loaded back): the run
+    # goes on from iteration 3 with the checkpointed teacher and its step
+    resumed = launch(str(MAX_ITERS + 2), '--resume')
+    assert len(resumed['ema_errors']) == 2  # iterations 4 and 5 only
+    assert max(resumed['ema_errors']) < 1e-6
+    assert resumed['teacher_steps'] == MAX_ITERS + 3
+    assert resumed['teacher_max_abs_diff'] == 0
+    assert resumed['student_max_abs_diff'] == 0
+    assert all(math.isfinite(v) for v in resumed['losses'][0])
 
 
 def test_setup_fsdp_config(no_cuda):
