@@ -24,6 +24,7 @@ from mmengine.runner import Runner
 from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
                           setup_cpu_dist, setup_tta,
                           trigger_visualization_hook)
+from mmitpn.utils.launch import close_dist
 
 
 def parse_args():
@@ -126,6 +127,7 @@ def main():
             dump_cls(out_file_path=args.out))
 
     runner.test()
+    close_dist()
 
 
 if __name__ == '__main__':

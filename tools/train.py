@@ -25,7 +25,7 @@ from mmitpn.datasets import check_dataset_files
 from mmitpn.engine.checkpoint import find_resumable_checkpoint
 from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
                           setup_amp, setup_cpu_dist)
-from mmitpn.utils.launch import degrade_sync_bn, setup_fsdp
+from mmitpn.utils.launch import close_dist, degrade_sync_bn, setup_fsdp
 
 
 def parse_args():
@@ -141,6 +141,7 @@ def main():
         runner = RUNNERS.build(cfg)
 
     runner.train()
+    close_dist()
 
 
 if __name__ == '__main__':

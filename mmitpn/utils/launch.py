@@ -66,6 +66,19 @@ def allow_full_checkpoint_load() -> bool:
     return True
 
 
+def close_dist() -> None:
+    """Destroy the default process group, if one was initialised.
+
+    Call it when a distributed run is over: a process that exits with a
+    live gloo / NCCL group can abort in the group's destructor
+    (``terminate called without an active exception``), turning a
+    finished run into a failed exit code.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def get_host_scope(cfg: Config) -> str:
     """Name the host package of a config.
 

@@ -26,6 +26,7 @@ from mmengine.runner import Runner
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
 from mmitpn.utils import register_host_modules, setup_cpu_dist  # noqa: E402
+from mmitpn.utils.launch import close_dist  # noqa: E402
 
 CONFIG = osp.join(REPO, 'configs', 'mask_rcnn',
                   'itpn-tiny_mask-rcnn_1xb4-12e_demo.py')
@@ -157,3 +158,4 @@ def main(work_dir: str) -> None:
 
 if __name__ == '__main__':
     main(sys.argv[1])
+    close_dist()  # no abort in the group's destructor at exit

@@ -24,7 +24,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from conftest import ToyImages, tiny_itpn_cfg  # noqa: E402
 
-from mmitpn.utils.launch import setup_cpu_dist  # noqa: E402
+from mmitpn.utils.launch import close_dist, setup_cpu_dist  # noqa: E402
 
 MAX_ITERS = 4
 
@@ -121,3 +121,4 @@ def main(work_dir: str) -> None:
 
 if __name__ == '__main__':
     main(sys.argv[1])
+    close_dist()  # no abort in the group's destructor at exit

@@ -24,6 +24,8 @@ from mmengine.logging import MessageHub
 from mmengine.registry import HOOKS
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
+from mmitpn.utils.launch import close_dist
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'itpn_pretrain',
                   'itpn-tiny_pixel-mfm_1xb32-20e_demo.py')
@@ -220,3 +222,4 @@ if __name__ == '__main__':
     main(sys.argv[1],
          int(sys.argv[2]) if len(sys.argv) > 2 else MAX_ITERS,
          '--resume' in sys.argv[3:])
+    close_dist()  # no abort in the group's destructor at exit
