@@ -8,7 +8,8 @@ from mmengine.model import BaseModule
 from mmitpn.registry import MODELS
 from ..utils import check_state_dict_shapes
 from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
-                      build_2d_sincos_pos_embed, init_trunc_normal,
+                      build_2d_sincos_pos_embed, gather_patches,
+                      init_trunc_normal,
                       relative_position_index, resize_pos_embed,
                       resize_rel_pos_table)
 
@@ -378,17 +379,21 @@ class HiViTBackbone(BaseModule):
                              f'kept patch indices per image.')
         # (a data-dependent check: skipped under torch.compile, where it
         # would break the graph)
-        if not torch.compiler.is_compiling() and ids_keep.numel() and (
-                int(ids_keep.min()) < 0 or int(ids_keep.max()) >= N):
-            raise ValueError(f'ids_keep holds indices outside [0, {N}) '
-                             f'(min {int(ids_keep.min())}, max '
-                             f'{int(ids_keep.max())}); index the {N} '
-                             f'patches of the image.')
-        if not torch.compiler.is_compiling() and ids_keep.shape[1] > 1 and \
-                bool((ids_keep.sort(dim=1).values.diff(dim=1) == 0).any()):
-            raise ValueError('ids_keep repeats a patch index in a row; every '
-                             'kept patch must be listed once (e.g. '
-                             'noise.argsort(1)[:, :L_keep]).')
+        if not torch.compiler.is_compiling() and ids_keep.numel():
+            # one device -> host copy for all three checks
+            ids = ids_keep.sort(dim=1).values
+            lo, hi, repeats = torch.stack([
+                ids[:, 0].min(), ids[:, -1].max(),
+                (ids.diff(dim=1) == 0).sum()
+            ]).tolist()
+            if lo < 0 or hi >= N:
+                raise ValueError(f'ids_keep holds indices outside [0, {N}) '
+                                 f'(min {lo}, max {hi}); index the {N} '
+                                 f'patches of the image.')
+            if repeats:
+                raise ValueError('ids_keep repeats a patch index in a row; '
+                                 'every kept patch must be listed once (e.g. '
+                                 'noise.argsort(1)[:, :L_keep]).')
         L = ids_keep.shape[1]
         # only the kept patches are embedded: (B, L, 4, 4, C/4)
         x = self.patch_embed(x, dense=False, ids_keep=ids_keep)
@@ -400,9 +405,7 @@ class HiViTBackbone(BaseModule):
         x = x.view(B, L, self.embed_dims)
         if self.pos_embed is not None:
             pos = self._pos_embed_for(grid, L).to(x.dtype).expand(B, -1, -1)
-            x = x + torch.gather(
-                pos, 1,
-                ids_keep.unsqueeze(-1).expand(-1, -1, self.embed_dims))
+            x = x + gather_patches(pos, ids_keep)
         rpe = dict()
         if self.use_rpe:
             index = self.rpe_index if grid == self.grid_size else \

@@ -1,6 +1,6 @@
 from .block import Attention, HiViTBlock, Mlp, init_trunc_normal
 from .patch_ops import (PatchEmbed, PatchMerge, PatchSplit, dense_to_tokens,
-                        tokens_to_dense)
+                        gather_patches, masked_patch_ids, tokens_to_dense)
 from .pos_embed import (build_2d_sincos_pos_embed, relative_position_index,
                         resize_pos_embed, resize_rel_pos_table)
 
@@ -10,7 +10,6 @@ __all__ = [
     'build_2d_sincos_pos_embed', 'relative_position_index',
     'resize_pos_embed', 'resize_rel_pos_table'
 ]
-from .token_decoder import (TokenDecoder, gather_patches,  # noqa: E402
-                            masked_patch_ids)
+from .token_decoder import TokenDecoder  # noqa: E402
 
 __all__ += ['TokenDecoder', 'gather_patches', 'masked_patch_ids']

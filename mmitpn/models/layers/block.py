@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch.utils.checkpoint import checkpoint
 
+from .patch_ops import gather_patches
 from .pos_embed import resize_rel_pos_table
 
 
@@ -113,8 +114,7 @@ class Attention(nn.Module):
             w, b = self.qkv.weight, self.qkv.bias
             kv = F.linear(x, w[C:], None if b is None else b[C:])
             k, v = kv.view(B, N, 2, h, d).permute(2, 0, 3, 1, 4).unbind(0)
-            xq = x.gather(1, query_index.unsqueeze(-1).expand(-1, -1, C))
-            q = F.linear(xq, w[:C], None if b is None else b[:C])
+            q = F.linear(gather_patches(x, query_index), w[:C], None if b is None else b[:C])
             q = q.view(B, -1, h, d).transpose(1, 2)
         bias = None
         if self.rpe_size is not None:
@@ -213,9 +213,7 @@ class HiViTBlock(nn.Module):
         if self.with_attn:
             y = self.attn(self.norm1(x), rpe_index, rpe_grid, query_index)
             if query_index is not None:
-                x = x.gather(1,
-                             query_index.unsqueeze(-1).expand(
-                                 -1, -1, x.shape[-1]))
+                x = gather_patches(x, query_index)
             if self.gamma1 is not None:
                 y = y * self.gamma1
             x = x + self.drop_path(y)

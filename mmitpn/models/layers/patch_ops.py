@@ -12,6 +12,37 @@ import torch
 import torch.nn as nn
 
 
+
+def masked_patch_ids(mask: torch.Tensor) -> Optional[torch.Tensor]:
+    """Indices ``(B, M)`` of the masked patches of a ``(B, N)`` mask (1 =
+    masked), in patch order, when every image has the same number ``M`` of
+    them (random masking at a fixed ratio, mmpretrain's mask generators);
+    else None.
+
+    Args:
+        mask (torch.Tensor): ``(B, N)`` mask, 1 (or True) for masked
+            patches.
+    """
+    mask = mask.flatten(1).bool()
+    counts = mask.sum(1)
+    if counts.numel() == 0 or not torch.all(counts == counts[0]) or \
+            int(counts[0]) == 0:
+        return None
+    ids = mask.to(torch.uint8).argsort(dim=1, descending=True, stable=True)
+    return ids[:, :int(counts[0])]
+
+
+def gather_patches(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Rows ``ids`` ``(B, M)`` of a ``(B, N, ...)`` tensor: ``(B, M, ...)``.
+
+    Args:
+        x (torch.Tensor): Per-patch values.
+        ids (torch.Tensor): Patch indices per image.
+    """
+    idx = ids.view(*ids.shape, *(1, ) * (x.dim() - 2))
+    return x.gather(1, idx.expand(-1, -1, *x.shape[2:]))
+
+
 class PatchEmbed(nn.Module):
     """Embed 16x16 patches as k x k sub-tokens (k = patch / inner stride).
 
@@ -104,8 +135,7 @@ class PatchEmbed(nn.Module):
         L = ids_keep.shape[1]
         x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
         x = x.reshape(B, (H // p) * (W // p), C * p * p)
-        x = torch.gather(x, 1,
-                         ids_keep.unsqueeze(-1).expand(-1, -1, C * p * p))
+        x = gather_patches(x, ids_keep)
         x = self.proj(x.view(B * L, C, p, p))  # (B * L, C', k, k)
         x = x.view(B, L, -1, k, k).permute(0, 1, 3, 4, 2)
         return self.norm(x)

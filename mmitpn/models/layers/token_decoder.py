@@ -6,37 +6,8 @@ import torch
 import torch.nn as nn
 
 from .block import HiViTBlock
+from .patch_ops import gather_patches
 from .pos_embed import build_2d_sincos_pos_embed
-
-
-def masked_patch_ids(mask: torch.Tensor) -> Optional[torch.Tensor]:
-    """Indices ``(B, M)`` of the masked patches of a ``(B, N)`` mask (1 =
-    masked), in patch order, when every image has the same number ``M`` of
-    them (random masking at a fixed ratio, mmpretrain's mask generators);
-    else None.
-
-    Args:
-        mask (torch.Tensor): ``(B, N)`` mask, 1 (or True) for masked
-            patches.
-    """
-    mask = mask.flatten(1).bool()
-    counts = mask.sum(1)
-    if counts.numel() == 0 or not torch.all(counts == counts[0]) or \
-            int(counts[0]) == 0:
-        return None
-    ids = mask.to(torch.uint8).argsort(dim=1, descending=True, stable=True)
-    return ids[:, :int(counts[0])]
-
-
-def gather_patches(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Rows ``ids`` ``(B, M)`` of a ``(B, N, ...)`` tensor: ``(B, M, ...)``.
-
-    Args:
-        x (torch.Tensor): Per-patch values.
-        ids (torch.Tensor): Patch indices per image.
-    """
-    idx = ids.view(*ids.shape, *(1, ) * (x.dim() - 2))
-    return x.gather(1, idx.expand(-1, -1, *x.shape[2:]))
 
 
 class TokenDecoder(nn.Module):
@@ -169,9 +140,7 @@ class TokenDecoder(nn.Module):
             N = ids_restore.shape[1]
             fill = self.mask_token * len(self.level_sizes)
             x = torch.cat([x, fill.to(x.dtype).expand(B, N - L, -1)], dim=1)
-            x = torch.gather(
-                x, 1,
-                ids_restore.unsqueeze(-1).expand(-1, -1, self.embed_dims))
+            x = gather_patches(x, ids_restore)
         if self.pos_embed is not None:
             x = x + self.pos_embed.to(x.dtype)
         for i, blk in enumerate(self.blocks):
