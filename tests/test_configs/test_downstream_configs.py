@@ -267,6 +267,10 @@ def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
         missing, unexpected = _load_report(log, 'backbone.', ckpt)
         absent = _check_loaded(model.backbone, state, 'backbone.', new_keys)
         assert missing == absent and not unexpected, log
+        # mmitpn's own one-line summary of the load (what *was* loaded)
+        n = len(model.backbone.state_dict())
+        assert (f'HiViTBackbone: loaded {n - len(missing)} of {n} tensors '
+                f'from the checkpoint') in log, log
         if name == 'classifier':
             assert missing == {'norm.weight', 'norm.bias'}
         elif name.startswith('upernet'):
@@ -278,6 +282,10 @@ def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
             missing, unexpected = _load_report(log, 'neck.', ckpt)
             assert not missing and not unexpected, log
             assert not _check_loaded(model.neck, state, 'neck.')
+            n = len(model.neck.state_dict())
+            assert (f'ITPNPyramid: loaded {n} of {n} tensors from the '
+                    'checkpoint; missing (kept at their initialisation): '
+                    'none; unexpected (ignored): none') in log, log
         _forward(model, host)
 
 

@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..utils import check_state_dict_shapes
+from ..utils import check_state_dict_shapes, log_state_dict_match
 from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
                       build_2d_sincos_pos_embed, gather_patches,
                       init_trunc_normal,
@@ -265,7 +265,8 @@ class HiViTBackbone(BaseModule):
         bias tables to this model's grid when they differ (fine-tuning at
         another resolution; square source grids, as in every released iTPN
         / HiViT checkpoint), then fail with a table if any other tensor has
-        another shape (a checkpoint of another arch)."""
+        another shape (a checkpoint of another arch), and log what the
+        checkpoint loads."""
         key = prefix + 'pos_embed'
         if self.pos_embed is not None and key in state_dict and \
                 state_dict[key].shape != self.pos_embed.shape and \
@@ -289,6 +290,7 @@ class HiViTBackbone(BaseModule):
                 state_dict[key] = resize_rel_pos_table(
                     src, (s, s), self.grid_size)
         check_state_dict_shapes(self, state_dict, prefix)
+        log_state_dict_match(self, state_dict, prefix)
 
     # ---------------------------------------------------------------- forward
     def _pos_embed_for(self, grid: Tuple[int, int],

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..utils import check_state_dict_shapes
+from ..utils import check_state_dict_shapes, log_state_dict_match
 from ..layers import HiViTBlock, PatchSplit, init_trunc_normal
 
 
@@ -114,8 +114,10 @@ class ITPNPyramid(BaseModule):
         self._register_load_state_dict_pre_hook(self._check_shapes)
 
     def _check_shapes(self, state_dict, prefix, *args) -> None:
-        """Fail with a table when a checkpoint of another width is loaded."""
+        """Fail with a table when a checkpoint of another width is loaded,
+        and log what the checkpoint loads."""
         check_state_dict_shapes(self, state_dict, prefix)
+        log_state_dict_match(self, state_dict, prefix)
 
     @property
     def out_widths(self) -> Tuple[int, ...]:
