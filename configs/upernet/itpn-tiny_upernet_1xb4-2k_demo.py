@@ -1,5 +1,5 @@
 # Quick start, step 2 (segmentation): fine-tune the tiny iTPN pre-trained by
-# configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-20e_demo.py with UPerNet on
+# configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-200e_demo.py with UPerNet on
 # the embedded ADE20K-style shapes (tools/data/make_demo_data.py: 128x128
 # images, labels 0 = ignored background, 1..3 = circle / square / triangle,
 # read with reduce_zero_label); minutes on a 2-core CPU. The recipe of the
@@ -8,7 +8,7 @@
 #   --cfg-options model.backbone.init_cfg=None model.neck.init_cfg=None
 # SyncBN of the heads is reverted to BN by MMEngine on one process.
 _base_ = './itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py'
-pretrained = 'work_dirs/demo/pretrain/epoch_20.pth'
+pretrained = 'work_dirs/demo/pretrain/epoch_200.pth'
 classes = ('circle', 'square', 'triangle')
 crop_size = (128, 128)
 width = 64  # pyramid width

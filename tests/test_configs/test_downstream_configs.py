@@ -23,8 +23,8 @@ TASK_DIRS = ('mask_rcnn', 'cascade_rcnn', 'upernet', 'classification')
 CONFIGS = sorted(p for d in TASK_DIRS for p in (REPO / 'configs' / d).glob(
     '*.py'))
 PRETRAIN_CFG = (REPO / 'configs/itpn_pretrain' /
-                'itpn-tiny_pixel-mfm_1xb32-20e_demo.py')
-DET_DEMO = REPO / 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py'
+                'itpn-tiny_pixel-mfm_1xb32-200e_demo.py')
+DET_DEMO = REPO / 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
 HOST_OF_DIR = dict(
     mask_rcnn='mmdet',
     cascade_rcnn='mmdet',
@@ -161,7 +161,7 @@ RPE = 'relative_position_bias_table'
 HANDOVER = {
     'mask_rcnn': ('mask_rcnn/itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py',
                   'mmdet', _tiny_det, ()),
-    'mask_rcnn_demo': ('mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py',
+    'mask_rcnn_demo': ('mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py',
                        'mmdet', _set_ckpt, ()),
     'cascade': ('cascade_rcnn/'
                 'itpn-base-pixel_cascade-mask-rcnn_8xb8-amp-3x_coco.py',

@@ -29,7 +29,7 @@ from mmitpn.utils import register_host_modules, setup_cpu_dist  # noqa: E402
 from mmitpn.utils.launch import close_dist  # noqa: E402
 
 CONFIG = osp.join(REPO, 'configs', 'mask_rcnn',
-                  'itpn-tiny_mask-rcnn_1xb4-12e_demo.py')
+                  'itpn-tiny_mask-rcnn_1xb4-6e_demo.py')
 MAX_ITERS = 3
 
 

@@ -28,7 +28,7 @@ from mmitpn.utils.launch import close_dist
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'itpn_pretrain',
-                  'itpn-tiny_pixel-mfm_1xb32-20e_demo.py')
+                  'itpn-tiny_pixel-mfm_1xb32-200e_demo.py')
 MAX_ITERS = 3
 MOMENTUM = 0.5  # large, so that the teacher visibly moves
 

@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORKER = HERE / 'fsdp_pretrain_worker.py'
 CONFIG = REPO / 'configs' / 'itpn_pretrain' / \
-    'itpn-tiny_pixel-mfm_1xb32-20e_demo.py'
+    'itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
 MAX_ITERS = 3
 
 

@@ -3,7 +3,7 @@ import pytest
 from conftest import REPO, load_tool
 from mmengine.config import Config
 
-DET_DEMO = 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-12e_demo.py'
+DET_DEMO = 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
 SEG_DEMO = 'configs/upernet/itpn-tiny_upernet_1xb4-2k_demo.py'
 
 
