@@ -69,13 +69,17 @@ def allow_full_checkpoint_load() -> bool:
 def close_dist() -> None:
     """Destroy the default process group, if one was initialised.
 
-    Call it when a distributed run is over: a process that exits with a
-    live gloo / NCCL group can abort in the group's destructor
-    (``terminate called without an active exception``), turning a
-    finished run into a failed exit code.
+    Call it on every rank when a distributed run is over (it waits for all
+    ranks first): a process that exits with a live gloo / NCCL group, or
+    tears it down while another rank still works, can abort in the
+    group's destructor (``terminate called without an active
+    exception``), turning a finished run into a failed exit code.
     """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
+        # leave together: a rank that tears its group down while another
+        # is still working can abort in gloo's destructor
+        dist.barrier()
         dist.destroy_process_group()
 
 
