@@ -35,6 +35,26 @@ def last_epoch(cfg_path):
     return f'epoch_{Config.fromfile(REPO / cfg_path).train_cfg.max_epochs}.pth'
 
 
+def check_work_dir(work_dir, cfg_path):
+    """Stop, naming the fix, when ``work_dir`` holds an unfinished run of
+    another config (an earlier version of the demo): ``--resume`` would
+    continue it under this config's schedule.
+
+    Args:
+        work_dir (Path): The training stage's work dir.
+        cfg_path (str): The config the stage trains.
+    """
+    if not (work_dir / 'last_checkpoint').exists():
+        return
+    dumps = sorted(p.name for p in work_dir.glob('*.py'))
+    if dumps and Path(cfg_path).name not in dumps:
+        raise SystemExit(
+            f'{work_dir} holds a run of {", ".join(dumps)}, not of '
+            f'{Path(cfg_path).name} (an earlier demo?); resuming it would '
+            f'mix two schedules. Rerun with --force (redoes every stage) '
+            f'or pass another --work-dir.')
+
+
 def log(msg):
     print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
@@ -107,6 +127,7 @@ def main(argv=None):
                 log(f'--force: removing {d}')
                 shutil.rmtree(d)
     if not ckpt.exists():
+        check_work_dir(pre_dir, PRETRAIN_CFG)
         run([py, 'tools/train.py', PRETRAIN_CFG, '--work-dir', pre_dir,
              '--resume'])
     losses = epoch_losses(pre_dir)
@@ -128,6 +149,7 @@ def main(argv=None):
         det_dir = work / f'mask_rcnn_{name}'
         det_ckpt = det_dir / last_epoch(DET_CFG)
         if not det_ckpt.exists():
+            check_work_dir(det_dir, DET_CFG)
             run([py, 'tools/train.py', DET_CFG, '--work-dir', det_dir,
                  '--resume', '--cfg-options', *opts])
         log(f'stage 4/4: COCO evaluation and pictures ({name})')

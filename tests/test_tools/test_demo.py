@@ -1,0 +1,38 @@
+"""Checks of ``tools/demo.py`` that need no training run."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope='module')
+def demo():
+    spec = importlib.util.spec_from_file_location('demo',
+                                                  REPO / 'tools/demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_checkpoint_names_follow_the_configs(demo):
+    for cfg in (demo.PRETRAIN_CFG, demo.DET_CFG):
+        epochs = Config.fromfile(REPO / cfg).train_cfg.max_epochs
+        assert demo.last_epoch(cfg) == f'epoch_{epochs}.pth'
+
+
+def test_stale_work_dir_of_another_config_is_refused(demo, tmp_path):
+    run = tmp_path / 'pretrain'
+    run.mkdir()
+    (run / 'itpn-tiny_pixel-mfm_1xb32-20e_demo.py').write_text('')
+    demo.check_work_dir(run, demo.PRETRAIN_CFG)  # nothing to resume: fine
+    (run / 'last_checkpoint').write_text(str(run / 'epoch_5.pth'))
+    with pytest.raises(SystemExit, match=r'holds a run of itpn-tiny_pixel-'
+                       r'mfm_1xb32-20e_demo\.py.*--force'):
+        demo.check_work_dir(run, demo.PRETRAIN_CFG)
+    # an unfinished run of the same config resumes
+    (run / Path(demo.PRETRAIN_CFG).name).write_text('')
+    demo.check_work_dir(run, demo.PRETRAIN_CFG)
+    demo.check_work_dir(tmp_path / 'absent', demo.DET_CFG)
