@@ -177,3 +177,21 @@ def test_clip_weight_decay_groups(built):
             name = names[id(p)]
             exempt = p.dim() == 1 or any(k in name for k in NO_DECAY)
             assert g['weight_decay'] == (0. if exempt else 0.05), name
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in CONFIGS if p.stem.endswith('_demo')],
+    ids=lambda p: p.stem)
+def test_demo_schedule_matches_the_name(path):
+    """The quick start (20e) and the demo's pre-training (200e, which
+    inherits it) differ in their schedule only, and the cosine decay ends
+    with the last epoch of each."""
+    epochs = int(path.stem.split('1xb32-')[1].split('e_')[0])
+    cfg = load(path)
+    assert cfg.train_cfg.max_epochs == epochs
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.end, cosine.begin, cosine.end) == (1, 1, epochs)
+    assert cosine.T_max == epochs - 1
+    quick = load('itpn-tiny_pixel-mfm_1xb32-20e_demo.py')
+    for key in ('model', 'train_dataloader', 'optim_wrapper', 'custom_hooks'):
+        assert cfg[key] == quick[key], key
