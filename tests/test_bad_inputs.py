@@ -248,7 +248,7 @@ CASES = [
      r'embed_dims=64 must be divisible .*num_heads=3; pick a width',
      False),
     ('pyramid-in-channels-vs-backbone', pyramid_widths_mismatch,
-     ValueError, r'stage widths \(32, 64, 128\) but got \[16, 32, 64\]; '
+     ValueError, r'stage widths \(32, 64, 128\) but got \(16, 32, 64\); '
      r'set neck in_channels', False),
     ('pyramid-input-count', pyramid_input_count, ValueError,
      r'3 HiViT stage outputs \(backbone out_indices=\(0, 1, 2\)\), got 2',

@@ -2,7 +2,7 @@
 # of a tiny iTPN on the embedded demo images (tools/data/make_demo_data.py),
 # about a minute on a 2-core CPU (320 iterations; the losses visibly fall).
 # Same components as the ImageNet configs, smaller widths. The integral demo
-# (tools/demo.py) pre-trains 10x longer: itpn-tiny_pixel-mfm_1xb32-200e_demo.py.
+# (tools/demo.py) pre-trains 10x longer with the 200e config inheriting this.
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 
 img_size = 96

@@ -162,15 +162,13 @@ class ITPNPyramid(BaseModule):
             raise ValueError(f'ITPNPyramid needs the 3 HiViT stage outputs '
                              f"(backbone out_indices=(0, 1, 2)), got "
                              f'{len(inputs)}.')
-        for x, c in zip(inputs, self.in_channels):
-            width = x.shape[1] if x.dim() == 4 else x.shape[-1]
-            if width != c:
-                raise ValueError(
-                    f'ITPNPyramid was built for stage widths '
-                    f'{self.in_channels} but got '
-                    f'{[t.shape[1] if t.dim() == 4 else t.shape[-1] for t in inputs]}'
-                    f'; set neck in_channels to (C/4, C/2, C) of the '
-                    f'backbone.')
+        widths = tuple(x.shape[1] if x.dim() == 4 else x.shape[-1]
+                       for x in inputs)
+        if widths != tuple(self.in_channels):
+            raise ValueError(
+                f'ITPNPyramid was built for stage widths '
+                f'{tuple(self.in_channels)} but got {widths}; set neck '
+                f'in_channels to (C/4, C/2, C) of the backbone.')
         if inputs[0].dim() == 5:
             if self.concat_inputs:
                 raise ValueError('concat_inputs is for dense maps only.')
