@@ -55,6 +55,19 @@ def check_work_dir(work_dir, cfg_path):
             f'or pass another --work-dir.')
 
 
+def gain(pretrained, scratch):
+    """One line: the pre-trained detector's mAP minus the scratch one's.
+
+    Args:
+        pretrained (dict): COCO metrics of the fine-tune from pre-training.
+        scratch (dict): COCO metrics of the same schedule from random init.
+    """
+    diffs = (pretrained[f'coco/{k}_mAP'] - scratch[f'coco/{k}_mAP']
+             for k in ('bbox', 'segm'))
+    return 'pre-trained minus scratch: bbox mAP {:+.3f}, segm mAP {:+.3f}'\
+        .format(*diffs)
+
+
 def log(msg):
     print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
@@ -180,10 +193,7 @@ def main(argv=None):
         log(f'    checkpoint: {osp.abspath(det_ckpt)}')
         log(f'    pictures:   {osp.abspath(vis)}')
     if len(metrics) == 2:
-        (pre, *_), (scr, *_) = metrics['pretrained'], metrics['scratch']
-        log('  pre-trained minus scratch: ' + ', '.join(
-            f'{k} {pre.get(f"coco/{k}", 0) - scr.get(f"coco/{k}", 0):+.3f}'
-            for k in ('bbox_mAP', 'segm_mAP')))
+        log('  ' + gain(metrics['pretrained'][0], metrics['scratch'][0]))
 
 
 if __name__ == '__main__':

@@ -36,3 +36,10 @@ def test_stale_work_dir_of_another_config_is_refused(demo, tmp_path):
     (run / Path(demo.PRETRAIN_CFG).name).write_text('')
     demo.check_work_dir(run, demo.PRETRAIN_CFG)
     demo.check_work_dir(tmp_path / 'absent', demo.DET_CFG)
+
+
+def test_gain_line(demo):
+    pre = {'coco/bbox_mAP': 0.510, 'coco/segm_mAP': 0.556}
+    scr = {'coco/bbox_mAP': 0.414, 'coco/segm_mAP': 0.489}
+    assert demo.gain(pre, scr) == ('pre-trained minus scratch: bbox mAP '
+                                   '+0.096, segm mAP +0.067')
