@@ -146,7 +146,11 @@ def main(argv=None):
     losses = epoch_losses(pre_dir)
 
     pics = work / 'reconstructions'
-    images = sorted((REPO / 'data/demo/pretrain/train').rglob('*.png'))[:6]
+    # two images of every background texture (one sub-folder each)
+    images = [
+        img for folder in sorted((REPO / 'data/demo/pretrain/train').iterdir())
+        for img in sorted(folder.glob('*.png'))[:2]
+    ]
     run([py, 'tools/analysis_tools/visualize_reconstruction.py',
          PRETRAIN_CFG, ckpt, *images, '--out-dir', pics])
 
