@@ -162,9 +162,10 @@ def main(argv=None):
         runs['scratch'] = ['model.backbone.init_cfg=None',
                            'model.neck.init_cfg=None']
     metrics = {}
+    det_last = last_epoch(DET_CFG)
     for name, opts in runs.items():
         det_dir = work / f'mask_rcnn_{name}'
-        det_ckpt = det_dir / last_epoch(DET_CFG)
+        det_ckpt = det_dir / det_last
         if not det_ckpt.exists():
             check_work_dir(det_dir, DET_CFG)
             run([py, 'tools/train.py', DET_CFG, '--work-dir', det_dir,

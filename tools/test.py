@@ -21,10 +21,9 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
-                          setup_cpu_dist, setup_tta,
+from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
+                          register_host_modules, setup_cpu_dist, setup_tta,
                           trigger_visualization_hook)
-from mmitpn.utils.launch import close_dist
 
 
 def parse_args():

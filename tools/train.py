@@ -23,9 +23,9 @@ from mmengine.runner import Runner
 
 from mmitpn.datasets import check_dataset_files
 from mmitpn.engine.checkpoint import find_resumable_checkpoint
-from mmitpn.utils import (allow_full_checkpoint_load, register_host_modules,
-                          setup_amp, setup_cpu_dist)
-from mmitpn.utils.launch import close_dist, degrade_sync_bn, setup_fsdp
+from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
+                          degrade_sync_bn, register_host_modules, setup_amp,
+                          setup_cpu_dist, setup_fsdp)
 
 
 def parse_args():

@@ -25,8 +25,8 @@ from mmengine.runner import Runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
-from mmitpn.utils import register_host_modules, setup_cpu_dist  # noqa: E402
-from mmitpn.utils.launch import close_dist  # noqa: E402
+from mmitpn.utils import (close_dist, register_host_modules,  # noqa: E402
+                          setup_cpu_dist)
 
 CONFIG = osp.join(REPO, 'configs', 'mask_rcnn',
                   'itpn-tiny_mask-rcnn_1xb4-6e_demo.py')

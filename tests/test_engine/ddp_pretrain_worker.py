@@ -24,7 +24,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from conftest import ToyImages, tiny_itpn_cfg  # noqa: E402
 
-from mmitpn.utils.launch import close_dist, setup_cpu_dist  # noqa: E402
+from mmitpn.utils import close_dist, setup_cpu_dist  # noqa: E402
 
 MAX_ITERS = 4
 

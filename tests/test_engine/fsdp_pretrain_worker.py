@@ -24,7 +24,7 @@ from mmengine.logging import MessageHub
 from mmengine.registry import HOOKS
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-from mmitpn.utils.launch import close_dist
+from mmitpn.utils import close_dist
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'itpn_pretrain',

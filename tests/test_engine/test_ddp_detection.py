@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 
 import mmitpn.utils.launch as launch
-from mmitpn.utils.launch import degrade_sync_bn
+from mmitpn.utils import degrade_sync_bn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 import mmitpn.utils.launch as launch
 from mmitpn.engine.hooks import EMATeacherHook
-from mmitpn.utils.launch import setup_fsdp
+from mmitpn.utils import setup_fsdp
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -1,20 +1,14 @@
 """Checks of ``tools/demo.py`` that need no training run."""
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import REPO, load_tool
 from mmengine.config import Config
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
 def demo():
-    spec = importlib.util.spec_from_file_location('demo',
-                                                  REPO / 'tools/demo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/demo.py')
 
 
 def test_checkpoint_names_follow_the_configs(demo):

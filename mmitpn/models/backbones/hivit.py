@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..utils import check_state_dict_shapes, log_state_dict_match
+from ..utils import check_state_dict
 from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
                       build_2d_sincos_pos_embed, gather_patches,
                       init_trunc_normal,
@@ -289,8 +289,7 @@ class HiViTBackbone(BaseModule):
                 s = (int(round(src.shape[0]**0.5)) + 1) // 2
                 state_dict[key] = resize_rel_pos_table(
                     src, (s, s), self.grid_size)
-        check_state_dict_shapes(self, state_dict, prefix)
-        log_state_dict_match(self, state_dict, prefix)
+        check_state_dict(self, state_dict, prefix)
 
     # ---------------------------------------------------------------- forward
     def _pos_embed_for(self, grid: Tuple[int, int],

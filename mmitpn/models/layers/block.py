@@ -114,7 +114,8 @@ class Attention(nn.Module):
             w, b = self.qkv.weight, self.qkv.bias
             kv = F.linear(x, w[C:], None if b is None else b[C:])
             k, v = kv.view(B, N, 2, h, d).permute(2, 0, 3, 1, 4).unbind(0)
-            q = F.linear(gather_patches(x, query_index), w[:C], None if b is None else b[:C])
+            q = F.linear(gather_patches(x, query_index), w[:C],
+                         None if b is None else b[:C])
             q = q.view(B, -1, h, d).transpose(1, 2)
         bias = None
         if self.rpe_size is not None:

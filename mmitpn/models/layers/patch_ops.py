@@ -12,7 +12,6 @@ import torch
 import torch.nn as nn
 
 
-
 def masked_patch_ids(mask: torch.Tensor) -> Optional[torch.Tensor]:
     """Indices ``(B, M)`` of the masked patches of a ``(B, N)`` mask (1 =
     masked), in patch order, when every image has the same number ``M`` of

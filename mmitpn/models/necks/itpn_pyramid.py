@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..utils import check_state_dict_shapes, log_state_dict_match
+from ..utils import check_state_dict
 from ..layers import HiViTBlock, PatchSplit, init_trunc_normal
 
 
@@ -111,13 +111,12 @@ class ITPNPyramid(BaseModule):
         # finest first: out_blocks[0] on P4, [1] on P8, [2] on P16
         self.out_blocks = blocks(3, dpr[2 * fpn_depth:])
         self.apply(init_trunc_normal)
-        self._register_load_state_dict_pre_hook(self._check_shapes)
+        self._register_load_state_dict_pre_hook(self._check_checkpoint)
 
-    def _check_shapes(self, state_dict, prefix, *args) -> None:
+    def _check_checkpoint(self, state_dict, prefix, *args) -> None:
         """Fail with a table when a checkpoint of another width is loaded,
         and log what the checkpoint loads."""
-        check_state_dict_shapes(self, state_dict, prefix)
-        log_state_dict_match(self, state_dict, prefix)
+        check_state_dict(self, state_dict, prefix)
 
     @property
     def out_widths(self) -> Tuple[int, ...]:
