@@ -1,0 +1,90 @@
+# Paper row: UPerNet, iTPN-B pixel pre-training, 53.5 mIoU on ADE20K val.
+# The official recipe of
+# seg/configs/itpn/pixel_upernet_itpn_base_12_512_slide_160k_ade20k_pt2ft.py:
+# 512x512 crops, 160k iterations, batch 16 = 8 GPUs x 2, fp16, AdamW lr 3e-5,
+# wd 0.05, layer decay 0.90 as the official iTPNLayerDecayOptimizerConstructor
+# computes it (rule 'official_ade20k', num_layers 30), 1500 linear warm-up
+# iterations (from 1e-6) on a poly (power 1) decay to 0 over the whole run,
+# drop path 0.1, Swin relative position bias (new: pixel pre-training has
+# none), pyramid depth 2, LayerNorm eps 1e-5 (the official seg backbone
+# leaves torch's default), slide inference 512 / 341.
+# UPerNet reads 4 levels, each the pyramid map CONCATENATED with the backbone
+# map of the same stride, the 4th max-pooled from the 3rd:
+# 256 + (128, 256, 512, 512) = (384, 512, 768, 768) channels into a 768-wide
+# head, the auxiliary FCN head on the 3rd (768).
+_base_ = [
+    'mmseg::_base_/models/upernet_r50.py',
+    'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_160k.py',
+]
+pretrained = 'checkpoints/itpn-base_pixel_pretrain.pth'
+crop_size = (512, 512)
+# HiViT needs sides that are multiples of 16: test images are padded (and
+# the padding removed from the prediction), training crops to crop_size.
+data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=16))
+model = dict(
+    data_preprocessor=data_preprocessor,
+    pretrained=None,
+    backbone=dict(
+        _delete_=True,
+        type='mmitpn.HiViTBackbone',
+        arch='itpn-base',
+        # the crop's 32x32 grid, as officially: the checkpoint's 14x14
+        # position embedding (and rpe tables, if any) are resized on load
+        img_size=crop_size,
+        drop_path_rate=0.1,
+        pos_embed_type='learnable',
+        rpe_type='swin',
+        norm_eps=1e-5,
+        out_indices=(0, 1, 2),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    neck=dict(
+        type='mmitpn.ITPNPyramid',
+        in_channels=(128, 256, 512),
+        out_channels=256,
+        fpn_depth=2,
+        num_outs=4,
+        extra_pool='max',
+        concat_inputs=True,
+        norm_eps=1e-5,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='neck.')),
+    decode_head=dict(
+        in_channels=[384, 512, 768, 768],
+        in_index=[0, 1, 2, 3],
+        channels=768,
+        num_classes=150),
+    auxiliary_head=dict(in_channels=768, in_index=2, num_classes=150),
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    constructor='mmitpn.ITPNLayerDecayOptimWrapperConstructor',
+    optimizer=dict(
+        type='AdamW', lr=3e-5, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(
+        layer_decay_rate=0.90, layer_decay_rule='official_ade20k',
+        num_layers=30))
+# mmcv's poly policy with a linear warm-up: the warm-up factor multiplies
+# the poly lr, which runs from iteration 0 (both schedulers active at once)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
+        end=1500),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        begin=0,
+        end=160000,
+        by_epoch=False)
+]
+
+train_dataloader = dict(batch_size=2)
+val_dataloader = dict(batch_size=1)
+test_dataloader = val_dataloader
+auto_scale_lr = dict(enable=False, base_batch_size=16)

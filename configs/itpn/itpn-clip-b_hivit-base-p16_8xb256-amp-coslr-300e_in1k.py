@@ -1,0 +1,79 @@
+# Paper rows' pre-training: iTPN-B distilling OpenAI CLIP ViT-B/16, 300
+# epochs (IN-1K 85.9; the CLIP-B COCO and ADE20K rows), the official
+# itpn_clip recipe (README.md and run_itpn_pretraining.py's defaults): batch
+# 2048 = 8 GPUs x 256, lr 1.5e-3, AdamW (0.9, 0.98), wd 0.05 (none on 1-D
+# parameters and the position embedding: the model's no_weight_decay), 5
+# warm-up epochs, cosine to 1e-5, AMP; ColorJitter(0.4, 0.4, 0.4), flip,
+# random crops of scale 0.08-1 (the script never passes its min-crop flag),
+# BEiT block masks (75 of 14x14 patches). The teacher sees the student's
+# crop (the official second crop is the same box).
+_base_ = [
+    '../_base_/models/itpn-clip_hivit-base-p16.py',
+    'mmpretrain::_base_/datasets/imagenet_bs256_beitv2.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+
+# One 224 view, normalised for the student; CLIPTeacher re-normalises it
+# with CLIP's statistics (the beitv2 base packs a second view for a
+# tokenizer and normalises it separately: not used here).
+data_preprocessor = dict(
+    _delete_=True,
+    type='mmpretrain.SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        crop_ratio_range=(0.08, 1.0),
+        backend='pillow',
+        interpolation='bicubic'),
+    # BEiT block-wise masking: 75 of 14x14 patches, blocks of >= 16,
+    # aspect 0.3-3.33
+    dict(
+        type='BEiTMaskGenerator',
+        input_size=14,
+        num_masking_patches=75,
+        min_num_patches=16),
+    # PackInputs packs 'mask' as a tensor by itself (algorithm_keys=['mask']
+    # would overwrite it with the numpy array)
+    dict(type='PackInputs')
+]
+train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    # betas (0.9, 0.98) for 300 epochs, (0.9, 0.999) for 800
+    optimizer=dict(
+        type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), weight_decay=0.05),
+    paramwise_cfg=dict(
+        flat_decay_mult=0.,
+        custom_keys={'backbone.pos_embed': dict(decay_mult=0.)}))
+# the cosine ends with the last epoch of train_cfg (left to the runner)
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-5,
+        by_epoch=True,
+        begin=5,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+randomness = dict(seed=0, diff_rank_seed=True)
+resume = True
+# lr 1.5e-3 is for a total batch of 2048 (with --auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=2048)
