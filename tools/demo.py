@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PRETRAIN_CFG = 'configs/itpn_pretrain/itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
-DET_CFG = 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
+PRETRAIN_CFG = 'configs/itpn/itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
+DET_CFG = 'configs/itpn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
 
 
 def last_epoch(cfg_path):

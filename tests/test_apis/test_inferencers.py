@@ -16,8 +16,8 @@ from conftest import REPO
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-DET_DEMO = REPO / 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
-SEG_DEMO = REPO / 'configs/upernet/itpn-tiny_upernet_1xb4-2k_demo.py'
+DET_DEMO = REPO / 'configs/itpn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
+SEG_DEMO = REPO / 'configs/itpn/itpn-tiny_upernet_1xb4-2k_demo.py'
 CLASSES = ('circle', 'square', 'triangle')
 PALETTE = [[220, 20, 60], [0, 128, 255], [0, 200, 80]]
 SIZES = ((480, 640), (375, 500))

@@ -3,8 +3,8 @@ import pytest
 from conftest import REPO, load_tool
 from mmengine.config import Config
 
-DET_DEMO = 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
-SEG_DEMO = 'configs/upernet/itpn-tiny_upernet_1xb4-2k_demo.py'
+DET_DEMO = 'configs/itpn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
+SEG_DEMO = 'configs/itpn/itpn-tiny_upernet_1xb4-2k_demo.py'
 
 
 @pytest.fixture(scope='module')
@@ -30,7 +30,7 @@ def test_main_prints_segmentor(tool, capsys):
 
 def test_classifier_config(tool):
     cfg = Config.fromfile(
-        str(REPO / 'configs/classification/'
+        str(REPO / 'configs/itpn/'
             'itpn-base-pixel_8xb128-coslr-100e_in1k.py'))
     cfg.model.backbone.arch = dict(
         embed_dims=64, depths=(1, 1, 2), num_heads=2)

@@ -21,7 +21,7 @@ not know (e.g. RoIAlign, NMS) are skipped with a warning.
 Example::
 
     python tools/analysis_tools/get_flops.py \\
-        configs/mask_rcnn/itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py \\
+        configs/itpn/itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py \\
         --shape 800 1344
 """
 import argparse
