@@ -1,11 +1,13 @@
-"""Downstream configs (Mask R-CNN, Cascade, UPerNet, classification).
+"""Downstream configs of configs/itpn/ (Mask R-CNN, Cascade, UPerNet,
+classification).
 
 - every config loads with the hosts' bases and scopes its own types;
 - hand-over: a checkpoint of the tiny demo pre-training model initialises
   backbone AND pyramid of each downstream model, as the configs load it
   (``init_cfg`` with prefixes ``backbone.`` / ``neck.``), then the model
   runs one CPU forward;
-- the layer-wise lr decay groups of a detector follow the documented rule.
+- the layer-wise lr decay groups of a detector follow the documented rule
+  (the paper rows' official rules: test_paper_recipes.py).
 """
 import re
 import uuid
@@ -19,19 +21,22 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 
 REPO = Path(__file__).resolve().parents[2]
-TASK_DIRS = ('mask_rcnn', 'cascade_rcnn', 'upernet', 'classification')
-CONFIGS = sorted(p for d in TASK_DIRS for p in (REPO / 'configs' / d).glob(
-    '*.py'))
-PRETRAIN_CFG = (REPO / 'configs/itpn_pretrain' /
-                'itpn-tiny_pixel-mfm_1xb32-200e_demo.py')
-DET_DEMO = REPO / 'configs/mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
-HOST_OF_DIR = dict(
-    mask_rcnn='mmdet',
-    cascade_rcnn='mmdet',
-    upernet='mmseg',
-    classification='mmpretrain')
+ITPN = REPO / 'configs' / 'itpn'
+#: host of a downstream config, read from its task in the file name
+HOSTS = {'_mask-rcnn_': 'mmdet', '_cascade-mask-rcnn_': 'mmdet',
+         '_upernet_': 'mmseg', '_in1k': 'mmpretrain'}
+CONFIGS = sorted(p for p in ITPN.glob('*.py')
+                 if any(k in p.name for k in HOSTS)
+                 and '_hivit-' not in p.name)  # pre-training: its own tests
+PRETRAIN_CFG = ITPN / 'itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
+DET_DEMO = ITPN / 'itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
 
-# the demo pre-training model (configs/itpn_pretrain/...demo.py)
+
+def host_of(path):
+    return next(h for k, h in HOSTS.items() if k in path.name)
+
+
+# the demo pre-training model (configs/itpn/itpn-tiny_pixel-mfm_...demo.py)
 TINY_ARCH = dict(embed_dims=128, depths=(1, 1, 2), num_heads=4)
 STAGE_DIMS = (32, 64, 128)
 PT_SIZE = 96
@@ -41,7 +46,6 @@ WIDTH = 64
 def _our_type_names():
     import mmitpn.datasets  # noqa: F401
     import mmitpn.engine  # noqa: F401
-    import mmitpn.evaluation  # noqa: F401
     import mmitpn.models  # noqa: F401
     from mmitpn import registry
     names = set()
@@ -64,17 +68,22 @@ def _types(node, path='cfg'):
             yield from _types(v, f'{path}[{i}]')
 
 
-@pytest.mark.parametrize(
-    'cfg_path', CONFIGS, ids=[f'{p.parent.name}/{p.stem}' for p in CONFIGS])
+def test_every_task_has_configs():
+    # 10 paper rows, 2 ImageNet fine-tunings, 2 demos
+    assert len(CONFIGS) == 14
+    assert {host_of(p) for p in CONFIGS} == set(HOSTS.values())
+
+
+@pytest.mark.parametrize('cfg_path', CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_loads_and_scopes_own_types(cfg_path):
     cfg = Config.fromfile(str(cfg_path))
-    assert cfg.default_scope == HOST_OF_DIR[cfg_path.parent.name]
+    assert cfg.default_scope == host_of(cfg_path)
     ours = _our_type_names()
     bare = [(p, t) for p, t in _types(cfg._cfg_dict.to_dict())
             if t.split('.')[-1] in ours and not t.startswith('mmitpn.')]
     assert not bare, f'unscoped mmitpn types: {bare}'
     assert cfg.model.backbone.type == 'mmitpn.HiViTBackbone'
-    if 'neck' in cfg.model and cfg_path.parent.name != 'classification':
+    if 'neck' in cfg.model and host_of(cfg_path) != 'mmpretrain':
         assert cfg.model.neck.type == 'mmitpn.ITPNPyramid'
     assert cfg.optim_wrapper.constructor == \
         'mmitpn.ITPNLayerDecayOptimWrapperConstructor'
@@ -159,24 +168,21 @@ def _set_ckpt(cfg, ckpt):
 RPE = 'relative_position_bias_table'
 # name: (config, host, shrink, backbone keys that are new by design)
 HANDOVER = {
-    'mask_rcnn': ('mask_rcnn/itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py',
-                  'mmdet', _tiny_det, ()),
-    'mask_rcnn_demo': ('mask_rcnn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py',
-                       'mmdet', _set_ckpt, ()),
-    'cascade': ('cascade_rcnn/'
-                'itpn-base-pixel_cascade-mask-rcnn_8xb8-amp-3x_coco.py',
+    'mask_rcnn': ('itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py', 'mmdet',
+                  _tiny_det, ()),
+    'mask_rcnn_demo': ('itpn-tiny_mask-rcnn_1xb4-6e_demo.py', 'mmdet',
+                       _set_ckpt, ()),
+    'cascade': ('itpn-base-pixel_cascade-mask-rcnn_8xb8-amp-3x_coco.py',
                 'mmdet', _tiny_det, ()),
     # UPerNet turns rpe on, which pixel pre-training does not have; its
     # grid (img_size 128) differs from pre-training's: pos_embed is resized
-    'upernet': ('upernet/itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-'
-                '512x512.py', 'mmseg', _tiny_seg, (RPE, )),
-    'upernet_concat': ('upernet/itpn-base-pixel-concat_upernet_8xb2-amp-'
-                       '160k_ade20k-512x512.py', 'mmseg', _tiny_seg, (RPE, )),
-    'upernet_demo': ('upernet/itpn-tiny_upernet_1xb4-2k_demo.py', 'mmseg',
+    'upernet': ('itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py',
+                'mmseg', _tiny_seg, (RPE, )),
+    'upernet_demo': ('itpn-tiny_upernet_1xb4-2k_demo.py', 'mmseg',
                      _set_ckpt, (RPE, )),
-    # final_norm is new for classification (documented in the config)
-    'classifier': ('classification/itpn-base-pixel_8xb128-coslr-100e_in1k.py',
-                   'mmpretrain', _tiny_cls, ('norm.weight', 'norm.bias')),
+    # final_norm and the rpe tables are new for classification
+    'classifier': ('itpn-base-pixel_8xb128-coslr-100e_in1k.py', 'mmpretrain',
+                   _tiny_cls, (RPE, 'norm.weight', 'norm.bias')),
 }
 
 
@@ -222,7 +228,7 @@ def _check_loaded(module, state, prefix, new_keys=()):
     return absent
 
 
-def _forward(model, host):
+def _forward(model, host, pad):
     model = revert_sync_batchnorm(model).eval()
     with torch.no_grad():
         if host == 'mmdet':
@@ -230,7 +236,9 @@ def _forward(model, host):
             packed = demo_mm_inputs(
                 1, [[3, 100, 140]], with_mask=True, num_classes=3)
             data = model.data_preprocessor(packed, False)
-            assert data['inputs'].shape[-2:] == (128, 192)  # padded to 64
+            # padded to 32 (official) or 64 (the demo)
+            assert data['inputs'].shape[-2:] == (
+                (128, 160) if pad == 32 else (128, 192))
             res = model(**data, mode='predict')
             assert 'bboxes' in res[0].pred_instances
             assert 'masks' in res[0].pred_instances
@@ -259,7 +267,7 @@ def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
     __import__(f'{host}.utils', fromlist=['x']).register_all_modules(
         init_default_scope=False)
     registry = __import__(f'{host}.registry', fromlist=['MODELS']).MODELS
-    cfg = shrink(Config.fromfile(str(REPO / 'configs' / rel)), ckpt)
+    cfg = shrink(Config.fromfile(str(ITPN / rel)), ckpt)
     with DefaultScope.overwrite_default_scope(host):
         model = registry.build(cfg.model)
         log = _init_weights_logged(model, tmp_path)
@@ -272,7 +280,8 @@ def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
         assert (f'HiViTBackbone: loaded {n - len(missing)} of {n} tensors '
                 f'from the checkpoint') in log, log
         if name == 'classifier':
-            assert missing == {'norm.weight', 'norm.bias'}
+            assert {k for k in missing if RPE not in k} == {
+                'norm.weight', 'norm.bias'}
         elif name.startswith('upernet'):
             assert missing and all(RPE in k for k in missing)
             assert model.backbone.pos_embed.shape[1] == 64  # 8x8, not 6x6
@@ -286,7 +295,8 @@ def test_pretrained_backbone_and_pyramid_hand_over(name, pretrain_ckpt,
             assert (f'ITPNPyramid: loaded {n} of {n} tensors from the '
                     'checkpoint; missing (kept at their initialisation): '
                     'none; unexpected (ignored): none') in log, log
-        _forward(model, host)
+        _forward(model, host,
+                 cfg.model.data_preprocessor.get('pad_size_divisor'))
 
 
 # ----------------------------------------------------------------- lr decay
@@ -297,7 +307,7 @@ def test_layer_decay_groups_of_a_detector():
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(str(DET_DEMO))
     cfg.model.backbone.update(
-        init_cfg=None, use_rpe=True, layer_scale_init_value=0.1)
+        init_cfg=None, rpe_type='swin', layer_scale_init_value=0.1)
     cfg.model.neck.init_cfg = None
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)

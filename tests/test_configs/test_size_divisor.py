@@ -66,7 +66,7 @@ def _fixed_size(pipeline):
 
 def test_every_config_is_found():
     assert len(CONFIGS) >= 20
-    assert any('mask_rcnn' in c for c in CONFIGS)
+    assert any('_mask-rcnn_' in c for c in CONFIGS)
 
 
 @pytest.mark.parametrize('config', CONFIGS)
