@@ -29,11 +29,30 @@ def test_arch_zoo_builds_and_runs(arch, dims, depths):
 
 
 def test_itpn_base_parameter_count():
-    # iTPN-B backbone as in the official code: 3 + 3 MLP blocks, 24 blocks
+    """iTPN-B backbone as in the official code (3 + 3 MLP blocks of ratio 3,
+    24 attention blocks of ratio 4, C = 512), counted layer by layer."""
     n = sum(p.numel() for p in HiViTBackbone('itpn-base').parameters()
             if p.requires_grad)
-    # the paper reports 79 M for the classifier (+ head and norm)
-    assert 77e6 < n < 79e6
+
+    def linear(i, o, bias=True):
+        return i * o + (o if bias else 0)
+
+    def mlp_block(d, ratio):  # norm2, fc1, fc2
+        return 2 * d + linear(d, ratio * d) + linear(ratio * d, d)
+
+    def attn_block(d):  # norm1, qkv, proj + the MLP branch (ratio 4)
+        return 2 * d + linear(d, 3 * d) + linear(d, d) + mlp_block(d, 4)
+
+    def merge(d):  # LayerNorm(4d), Linear 4d -> 2d without bias
+        return 2 * 4 * d + linear(4 * d, 2 * d, bias=False)
+
+    C = 512
+    patch_embed = 3 * (C // 4) * 4 * 4 + C // 4 + 2 * (C // 4)
+    want = (patch_embed + 3 * mlp_block(C // 4, 3) + merge(C // 4) +
+            3 * mlp_block(C // 2, 3) + merge(C // 2) + 24 * attn_block(C))
+    # (the sin-cos position embedding is fixed, not a parameter)
+    assert want == 77_803_648
+    assert n == want
 
 
 @pytest.mark.parametrize('arch,match', [
