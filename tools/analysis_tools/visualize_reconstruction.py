@@ -4,11 +4,13 @@
     python tools/analysis_tools/visualize_reconstruction.py CONFIG CHECKPOINT \
         IMAGES... [--out-dir DIR] [--mask-ratio 0.75] [--seed 0]
 
-``IMAGES`` are image files or folders. For each image a PNG grid is
-written: original, masked input, reconstruction, and reconstruction with
-the visible patches pasted back. With a normalised-pixel loss the
-prediction of each patch is de-normalised with that patch's own mean and
-std (as MAE's visualisation does).
+``IMAGES`` are image files or folders. For each image a PNG row of four
+labelled panels is written: original, masked input, reconstruction, and
+reconstruction with the visible patches pasted back. With a
+normalised-pixel loss the prediction of each patch is de-normalised with
+that patch's own mean and std (as MAE's visualisation does). Panels are
+enlarged by an integer factor (nearest neighbour, patches stay sharp) to at
+least ``--min-panel`` pixels, so that the labels fit.
 """
 import argparse
 import os
@@ -19,6 +21,8 @@ import numpy as np
 import torch
 
 IMG_EXT = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+PANEL_LABELS = ('original', 'masked', 'reconstruction',
+                'reconstruction + visible')
 
 
 def parse_args(argv=None):
@@ -32,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument('--max-images', type=int, default=16)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--min-panel', type=int, default=192,
+                        help='enlarge panels to at least this many pixels')
     return parser.parse_args(argv)
 
 
@@ -93,6 +99,61 @@ def to_uint8(x, mean, std):
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
+def _wrap(label, width, scale, font):
+    """Greedy word wrap of ``label`` into lines at most ``width`` px wide
+    (a single word wider than that gets a line of its own)."""
+    import cv2
+    lines = []
+    for word in label.split():
+        trial = f'{lines[-1]} {word}' if lines else word
+        if lines and cv2.getTextSize(trial, font, scale, 1)[0][0] <= width:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return lines
+
+
+def label_panels(tiles, labels, zoom=1, sep=4):
+    """One row of equally sized RGB panels with a label above each.
+
+    Args:
+        tiles (list[np.ndarray]): ``(H, W, 3)`` uint8 images, same size.
+        labels (Sequence[str]): One label per tile (wrapped to the width,
+            the font shrunk where a word does not fit).
+        zoom (int): Integer enlargement of the panels (nearest
+            neighbour). Defaults to 1.
+        sep (int): White pixels between panels. Defaults to 4.
+
+    Returns:
+        np.ndarray: ``(header + H * zoom, n * W * zoom + (n - 1) * sep, 3)``
+        uint8, white background, black labels.
+    """
+    import cv2
+    if len(tiles) != len(labels):
+        raise ValueError(f'{len(tiles)} panels but {len(labels)} labels.')
+    tiles = [np.repeat(np.repeat(t, zoom, 0), zoom, 1) for t in tiles]
+    h, w = tiles[0].shape[:2]
+    font, pad = cv2.FONT_HERSHEY_SIMPLEX, 4
+    scale = w / 320  # 0.6 on a 192-px panel
+    for label in labels:  # one font size for all: the widest word fits
+        for word in label.split():
+            tw = cv2.getTextSize(word, font, scale, 1)[0][0]
+            scale = min(scale, scale * (w - 2 * pad) / tw)
+    wrapped = [_wrap(label, w - 2 * pad, scale, font) for label in labels]
+    line_h = cv2.getTextSize('Ag', font, scale, 1)[0][1] + 2 * pad
+    header = line_h * max(len(ls) for ls in wrapped) + pad
+    row = np.full((header + h, len(tiles) * (w + sep) - sep, 3), 255,
+                  np.uint8)
+    for i, (tile, lines) in enumerate(zip(tiles, wrapped)):
+        x0 = i * (w + sep)
+        row[header:, x0:x0 + w] = tile
+        for j, text in enumerate(lines):
+            tw = cv2.getTextSize(text, font, scale, 1)[0][0]
+            cv2.putText(row, text, (x0 + (w - tw) // 2, (j + 1) * line_h),
+                        font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return row
+
+
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.config import Config
@@ -122,8 +183,8 @@ def main(argv=None):
                .to(args.device) - pre.mean) / pre.std
         outs = reconstruct(model, img, args.mask_ratio, args.seed + i)
         tiles = [rgb] + [to_uint8(o, mean, std) for o in outs]
-        sep = np.full((size, 4, 3), 255, np.uint8)
-        row = np.concatenate(sum([[t, sep] for t in tiles], [])[:-1], 1)
+        row = label_panels(tiles, PANEL_LABELS,
+                           zoom=max(1, -(-args.min_panel // size)))
         out = osp.join(args.out_dir, f'{Path(path).stem}_reconstruction.png')
         cv2.imwrite(out, row[..., ::-1])
         print(f'[reconstruction] {path} -> {out}')
