@@ -9,7 +9,6 @@ finds the ``mmitpn`` child and imports its locations on demand.
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
@@ -35,6 +34,3 @@ DATA_SAMPLERS = Registry(
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, scope='mmitpn',
     locations=['mmitpn.datasets'])
-METRICS = Registry(
-    'metric', parent=MMENGINE_METRICS, scope='mmitpn',
-    locations=['mmitpn.evaluation'])

@@ -28,6 +28,20 @@ def golden_files():
     return files
 
 
+def config_path(name: str) -> Path:
+    """A config of ``configs/`` by its file name, wherever it lives
+    (``configs/itpn/`` now; ``configs/itpn_pretrain/``,
+    ``configs/mask_rcnn/`` ... before the move), so tests survive moves.
+
+    Args:
+        name (str): File name, e.g. ``'itpn-tiny_pixel-mfm_1xb32-20e_demo.py'``.
+    """
+    found = sorted((REPO / 'configs').rglob(name))
+    if not found:
+        raise FileNotFoundError(f'No config named {name!r} under configs/.')
+    return found[0]
+
+
 def load_tool(rel_path: str):
     """Import a script of ``tools/`` as a module."""
     path = REPO / rel_path

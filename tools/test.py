@@ -21,9 +21,10 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmitpn.engine.hooks import CheckedLoadHook
 from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
-                          register_host_modules, setup_cpu_dist, setup_tta,
-                          trigger_visualization_hook)
+                          register_host_modules, run_tool, setup_cpu_dist,
+                          setup_tta, trigger_visualization_hook)
 
 
 def parse_args():
@@ -68,6 +69,12 @@ def parse_args():
         action='store_true',
         help='test-time augmentation (`tta_model` / `tta_pipeline` of the '
         'config, else flip TTA for mmdet and mmpretrain)')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='report metrics even when the checkpoint leaves tensors of the '
+        'model missing or has keys the model lacks (listed at WARNING); '
+        'without it such a checkpoint stops the test')
     # torch.distributed.launch of PyTorch >= 2.0 passes `--local-rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -81,7 +88,8 @@ def main():
     # MMEngine checkpoints hold more than tensors (torch>=2.6 refuses them)
     allow_full_checkpoint_load()
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
-        raise ValueError(f'--out must be a .pkl file, got {args.out}')
+        raise ValueError(f'--out must be a .pkl file, got {args.out!r}; '
+                         f'name it e.g. results.pkl.')
 
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -117,6 +125,10 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
 
+    # a checkpoint that does not fill the model (pre-training, backbone-only
+    # or another model's file) stops here instead of giving random metrics
+    runner.register_hook(CheckedLoadHook(allow_partial=args.allow_partial))
+
     if args.out is not None:
         dump_cls = DumpResults
         if host == 'mmdet':  # also encodes masks as RLE
@@ -130,4 +142,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # mmitpn's own errors: one line, no traceback (MMITPN_DEBUG=1 shows it)
+    run_tool(main)

@@ -24,7 +24,8 @@ from mmengine.runner import Runner
 from mmitpn.datasets import check_dataset_files
 from mmitpn.engine.checkpoint import find_resumable_checkpoint
 from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
-                          degrade_sync_bn, register_host_modules, setup_amp,
+                          degrade_sync_bn, register_host_modules, run_tool,
+                          seed_augmentation_per_sample, setup_amp,
                           setup_cpu_dist, setup_fsdp)
 
 
@@ -128,6 +129,9 @@ def main():
     # an annotation file that leaves a data set empty fails here, naming
     # the file, not deep inside the host's dataset code
     check_dataset_files(cfg)
+    # augmentation a function of (seed, epoch, index), every step seeded:
+    # a resumed run repeats the uninterrupted one bit for bit
+    seed_augmentation_per_sample(cfg)
 
     # SyncBN cannot synchronise on one process or on CPU: BN, with a warning
     degrade_sync_bn(cfg, args.launcher)
@@ -145,4 +149,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # mmitpn's own errors: one line, no traceback (MMITPN_DEBUG=1 shows it)
+    run_tool(main)

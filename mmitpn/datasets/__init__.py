@@ -1,6 +1,10 @@
-from .checks import check_coco_ann_file, check_dataset_files
-from .transforms import CheckedLoadImageFromFile
+from .checks import check_coco_ann_file, check_dataset_files, check_seg_folders
+from .samplers import SeededIndex, SeededSampler, sample_seed
+from .transforms import (CheckedLoadImageFromFile, SeedAugmentation,
+                         use_checked_image_loading)
 
 __all__ = [
-    'CheckedLoadImageFromFile', 'check_coco_ann_file', 'check_dataset_files'
+    'CheckedLoadImageFromFile', 'SeedAugmentation', 'SeededIndex',
+    'SeededSampler', 'check_coco_ann_file', 'check_dataset_files',
+    'check_seg_folders', 'sample_seed', 'use_checked_image_loading'
 ]

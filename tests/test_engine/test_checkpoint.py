@@ -1,39 +1,208 @@
 """A run killed while saving still resumes from its last whole checkpoint."""
+import logging
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import MMLogger
 
 import mmitpn  # noqa: F401  (installs the atomic backend)
 from mmitpn.engine.checkpoint import (AtomicLocalBackend,
                                       find_resumable_checkpoint,
-                                      is_complete_checkpoint)
+                                      is_complete_checkpoint,
+                                      remove_orphaned_tmp_files)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_local_backend_is_atomic():
     assert isinstance(get_file_backend('work_dirs/x.pth'), AtomicLocalBackend)
 
 
-def test_interrupted_write_leaves_previous_file(tmp_path, monkeypatch):
-    path = tmp_path / 'iter_1.pth'
-    backend = AtomicLocalBackend()
-    backend.put(b'old', path)
+# A toy project for tools/train.py: CheckpointHook every iteration with
+# max_keep_ckpts=1. When $KILL_AT_SAVE_OF names a checkpoint, the write of
+# that file stops half-way (bytes written to the temporary file, before
+# fsync and rename), touches $SAVING_MARKER and sleeps: the test SIGKILLs
+# the process there. Nothing of mmitpn is replaced.
+TOY_MODULE = textwrap.dedent('''
+    import os, time
+    import torch
+    import torch.nn as nn
+    from mmengine.model import BaseModel
+    from mmengine.registry import DATASETS, MODELS
 
-    real_fsync = os.fsync
+    @MODELS.register_module()
+    class KillToy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 64)
 
-    def crash(fd):  # the process dies after writing part of the data
-        raise KeyboardInterrupt('killed during save')
+        def forward(self, inputs, labels=None, mode='tensor'):
+            out = self.linear(torch.stack(inputs))
+            return dict(loss=(out - torch.stack(labels)).pow(2).mean())
 
-    monkeypatch.setattr(os, 'fsync', crash)
-    with pytest.raises(KeyboardInterrupt):
-        backend.put(b'new and longer', path)
-    monkeypatch.setattr(os, 'fsync', real_fsync)
-    assert path.read_bytes() == b'old'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
+    @DATASETS.register_module()
+    class KillToyData(torch.utils.data.Dataset):
+        def __len__(self):
+            return 32
+
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            return dict(inputs=torch.randn(64, generator=g),
+                        labels=torch.randn(64, generator=g))
+
+    kill_at = os.environ.get('KILL_AT_SAVE_OF')
+    if kill_at:
+        real_fsync = os.fsync
+
+        def stalled_fsync(fd):
+            name = os.readlink(f'/proc/self/fd/{fd}')
+            if os.path.basename(name).startswith(kill_at + '.tmp-'):
+                open(os.environ['SAVING_MARKER'], 'w').close()
+                time.sleep(120)  # killed here, mid-save
+            real_fsync(fd)
+
+        os.fsync = stalled_fsync
+''')
+
+TOY_CONFIG = textwrap.dedent('''
+    custom_imports = dict(imports=['kill_toy'], allow_failed_imports=False)
+    model = dict(type='KillToy')
+    train_dataloader = dict(
+        dataset=dict(type='KillToyData'), batch_size=4, num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        collate_fn=dict(type='pseudo_collate'))
+    optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01))
+    train_cfg = dict(by_epoch=False, max_iters=5)
+    default_hooks = dict(
+        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1,
+                        max_keep_ckpts=1),
+        logger=dict(type='LoggerHook', interval=1))
+    randomness = dict(seed=0)
+''')
 
 
-def test_find_resumable_checkpoint_skips_broken_files(tmp_path):
+def _train(tmp_path, work_dir, *args, env=None):
+    (tmp_path / 'kill_toy.py').write_text(TOY_MODULE)
+    config = tmp_path / 'kill_toy_config.py'
+    config.write_text(TOY_CONFIG)
+    full_env = dict(os.environ, OMP_NUM_THREADS='1',
+                    PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]),
+                    **(env or {}))
+    return subprocess.Popen(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), str(config),
+         '--work-dir', str(work_dir), *args],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, cwd=tmp_path)
+
+
+def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
+    """kill -9 of tools/train.py while iter_3.pth is written,
+    max_keep_ckpts=1: iter_2.pth must still be there, complete, named by
+    last_checkpoint; ``--resume`` removes the orphaned temporary file,
+    continues from iteration 2 and finishes. (MMEngine alone removes iter_2.pth before writing
+    iter_3.pth: nothing would be left to resume from.)"""
+    work_dir = tmp_path / 'work'
+    marker = tmp_path / 'saving'
+    proc = _train(tmp_path, work_dir, env=dict(
+        KILL_AT_SAVE_OF='iter_3.pth', SAVING_MARKER=str(marker)))
+    deadline = time.time() + 240
+    while not marker.exists():
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.time() < deadline, 'the save of iter_3.pth never began'
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    names = sorted(p.name for p in work_dir.iterdir() if p.is_file())
+    tmp_files = [n for n in names if n.startswith('iter_3.pth.tmp-')]
+    assert len(tmp_files) == 1, names  # killed mid-write
+    assert 'iter_3.pth' not in names
+    assert 'iter_2.pth' in names and 'iter_1.pth' not in names, names
+    assert is_complete_checkpoint(str(work_dir / 'iter_2.pth'))
+    pointer = (work_dir / 'last_checkpoint').read_text().strip()
+    assert Path(pointer).name == 'iter_2.pth'
+
+    proc = _train(tmp_path, work_dir, '--resume')
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-3000:]
+    assert 'resumed iter: 2' in out, out[-3000:]
+    assert 'Iter(train) [3/5]' in out and 'Iter(train) [5/5]' in out
+    assert 'Iter(train) [2/5]' not in out  # continued, did not restart
+    assert 'iter_3.pth.tmp-' in out  # the removal is reported
+    names = sorted(p.name for p in work_dir.iterdir() if p.is_file())
+    assert not [n for n in names if '.tmp-' in n], names
+    ckpts = [n for n in names if n.endswith('.pth')]
+    assert ckpts == ['iter_5.pth'], names  # max_keep_ckpts=1 still holds
+    ckpt = torch.load(work_dir / 'iter_5.pth', map_location='cpu')
+    assert ckpt['meta']['iter'] == 5
+
+
+def test_failed_save_removes_nothing(tmp_path, monkeypatch):
+    """A save that raises leaves the checkpoints it would have replaced."""
+    hook = CheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
+    hook.file_backend = AtomicLocalBackend()
+    hook.out_dir = str(tmp_path)
+    old = tmp_path / 'iter_1.pth'
+    torch.save({'w': 1}, old)
+    hook.keep_ckpt_ids.append(1)
+
+    class Hub:
+        def update_info(self, *args):
+            pass
+
+    class Runner:
+        message_hub = Hub()
+        work_dir = str(tmp_path)
+
+        def save_checkpoint(self, *args, **kwargs):
+            raise OSError('disk full')
+
+    with pytest.raises(OSError):
+        hook._save_checkpoint_with_step(Runner(), 2, {})
+    assert old.exists()
+    # the backend is itself again (no deferral left behind)
+    assert 'remove' not in vars(hook.file_backend)
+
+
+def test_remove_orphaned_tmp_files(tmp_path):
+    (tmp_path / 'iter_3.pth.tmp-1234').write_bytes(b'part')
+    (tmp_path / 'last_checkpoint.tmp-99').write_text('x')
+    (tmp_path / 'iter_2.pth').write_bytes(b'whole')
+    (tmp_path / 'notes.tmp-draft').write_text('kept: not <name>.tmp-<pid>')
+    removed = remove_orphaned_tmp_files(str(tmp_path), str(tmp_path / 'no'))
+    assert sorted(os.path.basename(p) for p in removed) == [
+        'iter_3.pth.tmp-1234', 'last_checkpoint.tmp-99']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'iter_2.pth', 'notes.tmp-draft']
+
+
+@pytest.fixture
+def warnings_log():
+    """WARNING lines logged through MMEngine's current logger."""
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = MMLogger.get_current_instance()
+    handler = Keep(level=logging.WARNING)
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def test_find_resumable_checkpoint_skips_broken_files(tmp_path, warnings_log):
     good = tmp_path / 'iter_2.pth'
     torch.save({'state_dict': {'w': torch.ones(3)}}, good)
     assert is_complete_checkpoint(str(good))
@@ -44,8 +213,19 @@ def test_find_resumable_checkpoint_skips_broken_files(tmp_path):
     assert not is_complete_checkpoint(str(broken))
     (tmp_path / 'last_checkpoint').write_text(str(broken))
     assert find_resumable_checkpoint(str(tmp_path)) == str(good)
+    # the skipped file is reported at WARNING, with its name
+    skipped = [r.getMessage() for r in warnings_log
+               if 'iter_4.pth' in r.getMessage()]
+    assert skipped and all(r.levelno == logging.WARNING
+                           for r in warnings_log), skipped
+    assert any('truncated' in m for m in skipped), skipped
+
+    warnings_log.clear()
     (tmp_path / 'last_checkpoint').write_text('')  # pointer cut short
     assert find_resumable_checkpoint(str(tmp_path)) == str(good)
+    assert any('iter_4.pth' in r.getMessage() for r in warnings_log)
     (tmp_path / 'last_checkpoint').write_text(str(good))
+    warnings_log.clear()
     assert find_resumable_checkpoint(str(tmp_path)) == str(good)
+    assert not warnings_log  # nothing skipped, nothing said
     assert find_resumable_checkpoint(str(tmp_path / 'empty')) is None

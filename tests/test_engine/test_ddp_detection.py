@@ -16,7 +16,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmitpn.utils.launch as launch
+import mmitpn.utils.device as device
+import mmitpn.utils.distributed as distributed
 from mmitpn.utils import degrade_sync_bn
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +45,7 @@ def _torchrun_env():
 
 @pytest.fixture
 def no_cuda(monkeypatch):
-    monkeypatch.setattr(launch, '_cuda_available', lambda: False)
+    monkeypatch.setattr(device, 'cuda_available', lambda: False)
 
 
 @pytest.mark.skipif(
@@ -147,12 +148,12 @@ def test_degrade_sync_bn_cpu_processes(no_cuda):
     # setup_cpu_dist does it too (once)
     cfg = Config(dict(model=dict(norm_cfg=dict(type='SyncBN'))))
     with pytest.warns(UserWarning, match='SyncBN degrades'):
-        launch.setup_cpu_dist(cfg, 'pytorch')
+        distributed.setup_cpu_dist(cfg, 'pytorch')
     assert cfg.model.norm_cfg.type == 'BN'
 
 
 def test_degrade_sync_bn_kept_with_cuda(monkeypatch):
-    monkeypatch.setattr(launch, '_cuda_available', lambda: True)
+    monkeypatch.setattr(device, 'cuda_available', lambda: True)
     cfg = Config(dict(sync_bn='torch',
                       model=dict(norm_cfg=dict(type='SyncBN'))))
     with warnings.catch_warnings():

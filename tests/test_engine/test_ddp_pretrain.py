@@ -1,5 +1,5 @@
 """Two-process DDP pre-training keeps students and EMA teachers identical
-across ranks (on CPU: gloo, via mmitpn.utils.launch.setup_cpu_dist)."""
+across ranks (on CPU: gloo, via mmitpn.utils.setup_cpu_dist)."""
 import json
 import math
 import os

@@ -14,7 +14,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmitpn.utils.launch as launch
+import mmitpn.utils.device as device
 from mmitpn.engine.hooks import EMATeacherHook
 from mmitpn.utils import setup_fsdp
 
@@ -34,7 +34,7 @@ def _free_port():
 
 @pytest.fixture
 def no_cuda(monkeypatch):
-    monkeypatch.setattr(launch, '_cuda_available', lambda: False)
+    monkeypatch.setattr(device, 'cuda_available', lambda: False)
 
 
 @pytest.mark.skipif(
@@ -136,7 +136,7 @@ def test_setup_fsdp_config(no_cuda):
 
 
 def test_setup_fsdp_cuda(monkeypatch):
-    monkeypatch.setattr(launch, '_cuda_available', lambda: True)
+    monkeypatch.setattr(device, 'cuda_available', lambda: True)
     cfg = Config(dict(custom_hooks=[dict(type='mmitpn.EMATeacherHook')]))
     setup_fsdp(cfg, 'pytorch')
     assert 'device_id' not in cfg.strategy.model_wrapper  # LOCAL_RANK

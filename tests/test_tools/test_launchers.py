@@ -17,7 +17,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmitpn.utils.launch as launch
+import mmitpn.utils.device as device
+import mmitpn.utils.distributed as distributed
 from mmitpn.utils import (CPUAmpOptimWrapper, allow_full_checkpoint_load,
                           get_host_scope, register_host_modules, setup_amp,
                           setup_cpu_dist, setup_tta,
@@ -230,12 +231,12 @@ def test_tool_help(tool):
 # ---------------------------------------------------------- mmitpn.utils ---
 @pytest.fixture
 def no_cuda(monkeypatch):
-    monkeypatch.setattr(launch, '_cuda_available', lambda: False)
+    monkeypatch.setattr(device, 'cuda_available', lambda: False)
 
 
 @pytest.fixture
 def with_cuda(monkeypatch):
-    monkeypatch.setattr(launch, '_cuda_available', lambda: True)
+    monkeypatch.setattr(device, 'cuda_available', lambda: True)
 
 
 def test_register_host_modules_mmdet():
@@ -559,12 +560,12 @@ def test_close_dist_waits_for_every_rank_then_destroys(monkeypatch):
     monkeypatch.setattr(dist, 'barrier', lambda: calls.append('barrier'))
     monkeypatch.setattr(dist, 'destroy_process_group',
                         lambda: calls.append('destroy'))
-    launch.close_dist()
+    distributed.close_dist()
     assert calls == ['barrier', 'destroy']
 
     calls.clear()
     monkeypatch.setattr(dist, 'is_initialized', lambda: False)
-    launch.close_dist()  # no group: nothing to do
+    distributed.close_dist()  # no group: nothing to do
     assert calls == []
 
 
@@ -572,5 +573,5 @@ def test_close_dist_on_a_real_group():
     import torch.distributed as dist
     dist.init_process_group(
         'gloo', store=dist.HashStore(), rank=0, world_size=1)
-    launch.close_dist()
+    distributed.close_dist()
     assert not dist.is_initialized()

@@ -41,7 +41,7 @@ class EMATeacherHook(Hook):
     Under FSDP (:class:`~torch.distributed.fsdp.FullyShardedDataParallel`,
     e.g. ``tools/train.py --strategy fsdp``) the teacher must be an ignored
     module of the wrapper (``ignored_modules=['teacher']``, which
-    :func:`mmitpn.utils.launch.setup_fsdp` sets): every rank keeps the
+    :func:`mmitpn.utils.setup_fsdp` sets): every rank keeps the
     whole teacher, and the hook updates it inside
     ``FullyShardedDataParallel.summon_full_params`` (no write-back), i.e.
     from the gathered, unsharded student.

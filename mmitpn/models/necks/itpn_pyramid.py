@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..utils import check_state_dict
+from ..utils import check_state_dict, parse_allow_partial_load
 from ..layers import HiViTBlock, PatchSplit, init_trunc_normal
 
 
@@ -53,6 +53,15 @@ class ITPNPyramid(BaseModule):
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         with_cp (bool): Gradient checkpointing of the blocks.
             Defaults to False.
+        allow_partial_load (bool | Sequence[str]): False: a checkpoint
+            must fill every tensor and bring no other keys under the
+            pyramid's prefix, else the load stops with one line naming the
+            fix (e.g. ``fpn_depth``). True: load partially on purpose
+            (logged at WARNING). A tuple of key prefixes relative to the
+            pyramid, e.g. ``('blocks_8.1.', 'blocks_4.1.')`` for the
+            official COCO recipe that loads a depth-2 pre-training pyramid
+            at ``fpn_depth=1``: only those checkpoint keys may be dropped
+            (logged at WARNING). Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config.
             Defaults to None.
     """
@@ -68,8 +77,11 @@ class ITPNPyramid(BaseModule):
                  drop_path_rate: float = 0.,
                  norm_eps: float = 1e-6,
                  with_cp: bool = False,
+                 allow_partial_load: Union[bool, Sequence[str]] = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.allow_partial_load = parse_allow_partial_load(
+            allow_partial_load, type(self).__name__)
         in_channels = tuple(in_channels)
         if len(in_channels) != 3:
             raise ValueError(f'ITPNPyramid takes the three HiViT stages '
@@ -116,7 +128,7 @@ class ITPNPyramid(BaseModule):
     def _check_checkpoint(self, state_dict, prefix, *args) -> None:
         """Fail with a table when a checkpoint of another width is loaded,
         and log what the checkpoint loads."""
-        check_state_dict(self, state_dict, prefix)
+        check_state_dict(self, state_dict, prefix, self.allow_partial_load)
 
     @property
     def out_widths(self) -> Tuple[int, ...]:

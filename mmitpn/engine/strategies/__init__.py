@@ -1,0 +1,3 @@
+from .fsdp_strategy import ResumableFSDPStrategy
+
+__all__ = ['ResumableFSDPStrategy']
