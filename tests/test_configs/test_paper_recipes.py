@@ -1,8 +1,9 @@
 """The ten downstream paper rows reproduce the official recipes.
 
 For every config named after a paper row (configs/itpn/README.md), the
-backbone and pyramid are built at their real depths (on the meta device:
-only names and shapes matter) with the config's optimizer wrapper, and
+backbone and pyramid are built at their real depths (without running the
+weight initialisers: only names and shapes matter) with the config's
+optimizer wrapper, and
 every parameter's lr scale and weight decay is compared with the official
 constructor's rule, computed here on a second path:
 
@@ -17,7 +18,9 @@ The table values (drop path, lr, schedule, batch, pyramid depth, rpe kind,
 layer scale, mask-head norm, UPerNet widths) are literals read from the
 official files, cited per row (github.com/sunsmarterjie/iTPN).
 """
+import contextlib
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -209,14 +212,30 @@ def load(name):
     return Config.fromfile(str(ITPN / name))
 
 
+@contextlib.contextmanager
+def no_init():
+    """Skip the random initialisers (iTPN-L has 288 M parameters)."""
+    names = ('trunc_normal_', 'normal_', 'uniform_', 'kaiming_uniform_',
+             'xavier_uniform_', 'constant_', 'zeros_', 'ones_')
+    with contextlib.ExitStack() as stack:
+        for n in names:
+            stack.enter_context(
+                mock.patch.object(torch.nn.init, n, lambda t, *a, **k: t))
+        yield
+
+
+def build_stand_in(cfg, head_name):
+    with no_init():
+        return HostStandIn(cfg, head_name)
+
+
 @pytest.fixture(scope='module', params=list(ROWS), ids=lambda n: n[:-3])
 def row(request):
     name = request.param
     cfg = load(name)
     exp = ROWS[name]
     head = 'roi_head' if exp['host'] == 'coco' else 'decode_head'
-    with torch.device('meta'):
-        model = HostStandIn(cfg, head)
+    model = build_stand_in(cfg, head)
     optim_cfg = cfg.optim_wrapper.copy()
     optim_cfg.type = 'OptimWrapper'  # AmpOptimWrapper needs CUDA
     optim_cfg.pop('loss_scale', None)
@@ -260,8 +279,7 @@ def test_official_quirks_in_numbers():
     trains its last block at 0.9 ** -1 and its position embedding at the
     full lr; ADE20K's CLIP-B (num_layers 44 + 2 for 32 list entries)."""
     cfg = load('itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py')
-    with torch.device('meta'):
-        model = HostStandIn(cfg, 'roi_head')
+    model = build_stand_in(cfg, 'roi_head')
     optim_cfg = cfg.optim_wrapper.copy()
     optim_cfg.type = 'OptimWrapper'
     optim_cfg.pop('loss_scale')
@@ -280,8 +298,7 @@ def test_official_quirks_in_numbers():
     assert _scale(w, model, 'neck.out_blocks.0.mlp.fc1.weight') == 1.0
 
     cfg = load('itpn-base-clip_upernet_8xb2-amp-160k_ade20k-512x512.py')
-    with torch.device('meta'):
-        model = HostStandIn(cfg, 'decode_head')
+    model = build_stand_in(cfg, 'decode_head')
     optim_cfg = cfg.optim_wrapper.copy()
     optim_cfg.type = 'OptimWrapper'
     optim_cfg.pop('loss_scale')

@@ -24,6 +24,7 @@ class Host(nn.Module):
         super().__init__()
         self.backbone = HiViTBackbone(
             arch=dict(TINY_ARCH), img_size=64, rpe_type='swin',
+            pos_embed_type='learnable',
             layer_scale_init_value=0.1, layer_scale_stages=(0, 1, 2),
             **backbone)
         self.neck = ITPNPyramid(in_channels=(16, 32, 64), out_channels=32,
