@@ -86,6 +86,7 @@ TOY_CONFIG = textwrap.dedent('''
         checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1,
                         max_keep_ckpts=1),
         logger=dict(type='LoggerHook', interval=1))
+    log_processor = dict(by_epoch=False)
     randomness = dict(seed=0)
 ''')
 
@@ -135,7 +136,7 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
     proc = _train(tmp_path, work_dir, '--resume')
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out[-3000:]
-    assert 'resumed iter: 2' in out, out[-3000:]
+    assert 'resumed epoch: 0, iter: 2' in out, out[-3000:]
     assert 'Iter(train) [3/5]' in out and 'Iter(train) [5/5]' in out
     assert 'Iter(train) [2/5]' not in out  # continued, did not restart
     assert 'iter_3.pth.tmp-' in out  # the removal is reported
@@ -147,14 +148,15 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
     assert ckpt['meta']['iter'] == 5
 
 
-def test_failed_save_removes_nothing(tmp_path, monkeypatch):
+def test_failed_save_removes_nothing(tmp_path):
     """A save that raises leaves the checkpoints it would have replaced."""
     hook = CheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
     hook.file_backend = AtomicLocalBackend()
     hook.out_dir = str(tmp_path)
     old = tmp_path / 'iter_1.pth'
     torch.save({'w': 1}, old)
-    hook.keep_ckpt_ids.append(1)
+    from collections import deque
+    hook.keep_ckpt_ids = deque([1])
 
     class Hub:
         def update_info(self, *args):
