@@ -1,4 +1,5 @@
 """HiViT: the hierarchical ViT that iTPN pre-trains with its pyramid."""
+import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -6,12 +7,13 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
-from ..utils import check_state_dict
+from ..utils import check_state_dict, parse_allow_partial_load
 from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
                       build_2d_sincos_pos_embed, gather_patches,
                       init_trunc_normal,
-                      relative_position_index, resize_pos_embed,
-                      resize_rel_pos_table)
+                      relative_position_index, resize_decomposed_rel_pos,
+                      resize_pos_embed, resize_rel_pos_table)
+from ..layers.block import RPE_TYPES
 
 _ARCH_KEYS = {'embed_dims', 'depths', 'num_heads'}
 
@@ -56,13 +58,33 @@ class HiViTBackbone(BaseModule):
         qkv_bias (bool): Bias of the qkv projections. Defaults to True.
         drop_path_rate (float): Stochastic depth, rising linearly over all
             blocks of all stages. Defaults to 0.
-        pos_embed_type (str, optional): ``'sincos'`` (fixed MAE table, the
-            pre-training choice), ``'learnable'`` (trainable, initialised
-            with the same table; the fine-tuning choice) or None (no
+        pos_embed_type (str, optional): ``'sincos'`` (fixed MAE table),
+            ``'learnable'`` (trainable, initialised by ``pos_embed_init``;
+            the official pre-trainings and fine-tunings) or None (no
             absolute position embedding). Defaults to ``'sincos'``.
-        use_rpe (bool): Relative position bias in stage 3. Defaults to False.
-        layer_scale_init_value (float): Layer-scale init of stage-3 blocks;
-            0 disables layer scale. Defaults to 0.
+        pos_embed_init (str): Initialisation of a ``'learnable'`` table:
+            ``'sincos'`` (MAE's 2-D table; official pixel pre-training) or
+            ``'trunc_normal'`` (std 0.02; official CLIP pre-training).
+            Defaults to ``'sincos'``.
+        rpe_type (str, optional): Relative positions in stage 3: None,
+            ``'swin'`` (a Swin bias table per block,
+            ``attn.relative_position_bias_table``; official classification,
+            segmentation and CLIP pre-training) or ``'decomposed'`` (ViTDet
+            decomposed relative positions, ``attn.rel_pos_h`` /
+            ``attn.rel_pos_w`` of ``(2 * grid - 1, head_dim)``, linearly
+            interpolated for another grid; the official CLIP detection
+            backbone). Both work on the dense and the masked path.
+            Defaults to None.
+        use_rpe (bool, optional): Deprecated alias: True is
+            ``rpe_type='swin'``, False is ``rpe_type=None``. Defaults to None
+            (not given).
+        layer_scale_init_value (float): Layer-scale init of the blocks of
+            ``layer_scale_stages``; 0 disables layer scale. Defaults to 0.
+        layer_scale_stages (Sequence[int]): Stages (0, 1, 2) whose blocks
+            get layer scale when ``layer_scale_init_value > 0``. MLP-only
+            stage-1/2 blocks get the MLP-branch scale ``gamma2`` only. The
+            official CLIP models use (0, 1, 2); the pyramid never has layer
+            scale. Defaults to (2, ).
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         final_norm (bool): LayerNorm on the stage-3 output (classifiers).
             Defaults to False.
@@ -74,6 +96,19 @@ class HiViTBackbone(BaseModule):
         use_mask_token (bool): A learnable token that replaces masked
             stage-3 inputs (BEiT-style masking of the CLIP-target variant:
             the encoder sees every token). Defaults to False.
+        pretrained (str, optional): Deprecated, as in mmseg's backbones
+            (whose ``_base_`` model configs pass ``pretrained=None``): a
+            path becomes ``init_cfg=dict(type='Pretrained',
+            checkpoint=pretrained)``. Defaults to None.
+        allow_partial_load (bool | Sequence[str]): False: a checkpoint
+            (``init_cfg``, ``load_from``) must fill every tensor and bring
+            no other keys under the backbone's prefix, else the load stops
+            with one line naming the fix. True: load partially on purpose
+            (missing and dropped keys are logged at WARNING). A tuple of
+            key prefixes relative to the backbone: only the checkpoint
+            keys under them may be dropped. See
+            :func:`mmitpn.models.utils.check_state_dict`.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config, e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
             Defaults to None.
@@ -108,15 +143,26 @@ class HiViTBackbone(BaseModule):
                  qkv_bias: bool = True,
                  drop_path_rate: float = 0.,
                  pos_embed_type: Optional[str] = 'sincos',
-                 use_rpe: bool = False,
+                 pos_embed_init: str = 'sincos',
+                 rpe_type: Optional[str] = None,
+                 use_rpe: Optional[bool] = None,
                  layer_scale_init_value: float = 0.,
+                 layer_scale_stages: Sequence[int] = (2, ),
                  norm_eps: float = 1e-6,
                  final_norm: bool = False,
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  use_mask_token: bool = False,
+                 pretrained: Optional[str] = None,
+                 allow_partial_load: Union[bool, Sequence[str]] = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
+        init_cfg = self._parse_pretrained(pretrained, init_cfg)
         super().__init__(init_cfg=init_cfg)
+        self.allow_partial_load = parse_allow_partial_load(
+            allow_partial_load, type(self).__name__)
+        rpe_type = self._parse_rpe_type(rpe_type, use_rpe)
+        layer_scale_stages = self._parse_layer_scale_stages(
+            layer_scale_stages)
         self.arch_settings = self._parse_arch(arch)
         C = self.arch_settings['embed_dims']
         depths = tuple(self.arch_settings['depths'])
@@ -146,6 +192,10 @@ class HiViTBackbone(BaseModule):
             raise ValueError(f"pos_embed_type must be 'sincos', 'learnable' "
                              f'or None, got {pos_embed_type!r}.')
         self.pos_embed_type = pos_embed_type
+        if pos_embed_init not in ('sincos', 'trunc_normal'):
+            raise ValueError(f"pos_embed_init must be 'sincos' or "
+                             f"'trunc_normal', got {pos_embed_init!r}.")
+        self.pos_embed_init = pos_embed_init
         if frozen_stages not in range(-1, self.num_stages + 1):
             raise ValueError(f'frozen_stages must be in -1..3, got '
                              f'{frozen_stages}.')
@@ -157,6 +207,9 @@ class HiViTBackbone(BaseModule):
             self.pos_embed = nn.Parameter(
                 build_2d_sincos_pos_embed(self.grid_size, C),
                 requires_grad=pos_embed_type == 'learnable')
+            if pos_embed_type == 'learnable' and \
+                    pos_embed_init == 'trunc_normal':
+                nn.init.trunc_normal_(self.pos_embed, std=.02)
         else:
             self.pos_embed = None
 
@@ -175,16 +228,18 @@ class HiViTBackbone(BaseModule):
                         qkv_bias=qkv_bias,
                         drop_path=block_dpr[j],
                         layer_scale_init_value=layer_scale_init_value
-                        if is_attn else 0.,
+                        if i in layer_scale_stages else 0.,
                         rpe_size=self.grid_size
-                        if is_attn and use_rpe else None,
+                        if is_attn and rpe_type else None,
+                        rpe_type=rpe_type or 'swin',
                         norm_eps=norm_eps,
                         with_cp=with_cp) for j in range(depth)
                 ]))
             if not is_attn:
                 self.merges.append(PatchMerge(dim, norm_eps))
-        self.use_rpe = use_rpe
-        if use_rpe:
+        self.rpe_type = rpe_type
+        self.layer_scale_stages = layer_scale_stages
+        if rpe_type == 'swin':
             self.register_buffer(
                 'rpe_index',
                 relative_position_index(self.grid_size),
@@ -200,6 +255,54 @@ class HiViTBackbone(BaseModule):
         self._freeze_stages()
 
     # ------------------------------------------------------------------ setup
+    @property
+    def use_rpe(self) -> bool:
+        """Whether stage 3 has relative positions (any ``rpe_type``)."""
+        return self.rpe_type is not None
+
+    @staticmethod
+    def _parse_pretrained(pretrained, init_cfg):
+        """mmseg's ``pretrained`` argument -> ``init_cfg`` (as mmseg's own
+        backbones do)."""
+        if pretrained is None:
+            return init_cfg
+        if not isinstance(pretrained, str):
+            raise TypeError(f'pretrained must be a checkpoint path (str) or '
+                            f'None, got {type(pretrained).__name__}.')
+        if init_cfg is not None:
+            raise ValueError('HiViTBackbone got both pretrained and '
+                             'init_cfg; set only init_cfg=dict('
+                             "type='Pretrained', checkpoint=...).")
+        warnings.warn('DeprecationWarning: pretrained is deprecated, please '
+                      'use "init_cfg" instead')
+        return dict(type='Pretrained', checkpoint=pretrained)
+
+    @staticmethod
+    def _parse_rpe_type(rpe_type, use_rpe) -> Optional[str]:
+        if rpe_type is not None and rpe_type not in RPE_TYPES:
+            raise ValueError(f'rpe_type must be None or one of {RPE_TYPES}, '
+                             f'got {rpe_type!r}.')
+        if use_rpe is None:
+            return rpe_type
+        warnings.warn(
+            'HiViTBackbone(use_rpe=...) is deprecated; use rpe_type=None, '
+            "'swin' (what use_rpe=True did) or 'decomposed'.",
+            DeprecationWarning)
+        if rpe_type is not None and not use_rpe:
+            raise ValueError(f'use_rpe=False contradicts rpe_type='
+                             f'{rpe_type!r}; drop the deprecated use_rpe.')
+        if rpe_type is not None:
+            return rpe_type
+        return 'swin' if use_rpe else None
+
+    def _parse_layer_scale_stages(self, stages) -> Tuple[int, ...]:
+        stages = (stages, ) if isinstance(stages, int) else tuple(stages)
+        if any(s not in range(self.num_stages) for s in stages):
+            raise ValueError(f'layer_scale_stages must list stages 0, 1, 2 '
+                             f'(strides 4, 8, 16), got {stages}; the '
+                             f'official CLIP models use (0, 1, 2).')
+        return stages
+
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
             key = arch.lower()
@@ -279,17 +382,22 @@ class HiViTBackbone(BaseModule):
                     f'is not a square grid: cannot resize it to '
                     f'{self.grid_size}.')
             state_dict[key] = resize_pos_embed(src, (s, s), self.grid_size)
-        for name, _ in self.named_parameters():
-            if not name.endswith('relative_position_bias_table'):
-                continue
+        for name, own in self.named_parameters():
             key = prefix + name
-            own = self.get_parameter(name)
-            if key in state_dict and state_dict[key].shape != own.shape:
-                src = state_dict[key]
+            if key not in state_dict or state_dict[key].shape == own.shape:
+                continue
+            src = state_dict[key]
+            if name.endswith('relative_position_bias_table') and \
+                    src.dim() == 2 and src.shape[1] == own.shape[1]:
                 s = (int(round(src.shape[0]**0.5)) + 1) // 2
                 state_dict[key] = resize_rel_pos_table(
                     src, (s, s), self.grid_size)
-        check_state_dict(self, state_dict, prefix)
+            elif name.endswith(('rel_pos_h', 'rel_pos_w')) and \
+                    src.dim() == 2 and src.shape[1] == own.shape[1]:
+                # linear, as the official forward resizes them
+                state_dict[key] = resize_decomposed_rel_pos(
+                    src, own.shape[0])
+        check_state_dict(self, state_dict, prefix, self.allow_partial_load)
 
     # ---------------------------------------------------------------- forward
     def _pos_embed_for(self, grid: Tuple[int, int],
@@ -349,10 +457,12 @@ class HiViTBackbone(BaseModule):
         if self.pos_embed is not None:
             x = x + self._pos_embed_for((hp, wp), hp * wp).to(x.dtype)
         rpe = dict()
-        if self.use_rpe:
+        if self.rpe_type == 'swin':
             rpe = dict(
                 rpe_index=relative_position_index((hp, wp), x.device),
                 rpe_grid=(hp, wp))
+        elif self.rpe_type == 'decomposed':
+            rpe = dict(rpe_grid=(hp, wp))
         side = None
         for i, blk in enumerate(self.stages[-1]):
             x = blk(x, **rpe)
@@ -408,7 +518,9 @@ class HiViTBackbone(BaseModule):
             pos = self._pos_embed_for(grid, L).to(x.dtype).expand(B, -1, -1)
             x = x + gather_patches(pos, ids_keep)
         rpe = dict()
-        if self.use_rpe:
+        if self.rpe_type == 'decomposed':
+            rpe = dict(rpe_index=ids_keep, rpe_grid=grid)
+        elif self.rpe_type == 'swin':
             index = self.rpe_index if grid == self.grid_size else \
                 relative_position_index(grid, x.device)
             index = index[ids_keep[:, :, None], ids_keep[:, None, :]]

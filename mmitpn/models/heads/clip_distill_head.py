@@ -1,5 +1,5 @@
 """Feature-distillation head of the CLIP-target iTPN variant."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,14 @@ class CLIPDistillHead(BaseModule):
         num_heads (int): Their heads. Defaults to 8.
         beta (float): Smooth-L1 threshold. Defaults to 1.
         loss_weight (float): Weight of the loss. Defaults to 1.
+        embed_inputs (bool): Embed the input levels (LayerNorm + Linear).
+            The official side head has no input embedding: False (one
+            level of width ``embed_dims``). Defaults to True.
+        block_cfg (dict, optional): Extra :class:`HiViTBlock` arguments of
+            the attention blocks; the official side head's blocks have
+            layer scale, a Swin table and torch's LayerNorm eps:
+            ``dict(layer_scale_init_value=0.1, rpe_size=(14, 14),
+            norm_eps=1e-5)``. Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -42,6 +50,8 @@ class CLIPDistillHead(BaseModule):
                  num_heads: int = 8,
                  beta: float = 1.,
                  loss_weight: float = 1.,
+                 embed_inputs: bool = True,
+                 block_cfg: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.decoder = TokenDecoder(
@@ -51,7 +61,9 @@ class CLIPDistillHead(BaseModule):
             target_dims,
             depth=depth,
             num_heads=num_heads,
-            use_mask_token=False)
+            use_mask_token=False,
+            embed_inputs=embed_inputs,
+            block_cfg=block_cfg)
         self.target_dims = target_dims
         self.beta = beta
         self.loss_weight = loss_weight

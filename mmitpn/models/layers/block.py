@@ -8,7 +8,10 @@ from mmcv.cnn.bricks import DropPath
 from torch.utils.checkpoint import checkpoint
 
 from .patch_ops import gather_patches
-from .pos_embed import resize_rel_pos_table
+from .pos_embed import decomposed_rel_pos_bias, resize_rel_pos_table
+
+#: Kinds of relative position of :class:`Attention`.
+RPE_TYPES = ('swin', 'decomposed')
 
 
 def init_trunc_normal(m: nn.Module) -> None:
@@ -55,30 +58,50 @@ class Attention(nn.Module):
         num_heads (int): Number of heads; must divide ``dim``.
         qkv_bias (bool): Whether the qkv projection has a bias.
             Defaults to True.
-        rpe_size (tuple[int, int], optional): Grid ``(Hp, Wp)`` of the
-            relative position bias table, Swin style. None disables it.
-            Defaults to None.
+        rpe_size (tuple[int, int], optional): Grid ``(Hp, Wp)`` the
+            relative position parameters are made for. None disables
+            relative positions. Defaults to None.
+        rpe_type (str): ``'swin'``: a ``((2Hp-1)(2Wp-1), heads)`` bias
+            table indexed by the token pair's offset (HiViT, the official
+            classification / segmentation / pixel models);
+            ``'decomposed'``: ViTDet's decomposed relative positions,
+            ``rel_pos_h`` ``(2Hp-1, head_dim)`` and ``rel_pos_w``
+            ``(2Wp-1, head_dim)`` whose products with the query are added
+            per row and per column (the official CLIP detection backbone,
+            ``iTPN_CLIP.py``). Defaults to ``'swin'``.
     """
 
     def __init__(self,
                  dim: int,
                  num_heads: int,
                  qkv_bias: bool = True,
-                 rpe_size: Optional[tuple] = None) -> None:
+                 rpe_size: Optional[tuple] = None,
+                 rpe_type: str = 'swin') -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'Attention width {dim} is not divisible by '
                              f'num_heads={num_heads}; choose num_heads that '
                              f'divides the width.')
+        if rpe_type not in RPE_TYPES:
+            raise ValueError(f'rpe_type must be one of {RPE_TYPES}, got '
+                             f'{rpe_type!r}.')
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.rpe_size = tuple(rpe_size) if rpe_size is not None else None
-        if self.rpe_size is not None:
+        self.rpe_type = rpe_type if self.rpe_size is not None else None
+        if self.rpe_type == 'swin':
             h, w = self.rpe_size
             self.relative_position_bias_table = nn.Parameter(
                 torch.zeros((2 * h - 1) * (2 * w - 1), num_heads))
             nn.init.trunc_normal_(self.relative_position_bias_table, std=.02)
+        elif self.rpe_type == 'decomposed':
+            h, w = self.rpe_size
+            head_dim = dim // num_heads
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * h - 1, head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * w - 1, head_dim))
+            nn.init.trunc_normal_(self.rel_pos_h, std=.02)
+            nn.init.trunc_normal_(self.rel_pos_w, std=.02)
 
     def forward(self,
                 x: torch.Tensor,
@@ -89,13 +112,16 @@ class Attention(nn.Module):
 
         Args:
             x (torch.Tensor): Tokens ``(B, N, C)``.
-            rpe_index (torch.Tensor, optional): Indices into the bias table
-                of grid ``rpe_grid``, ``(N, N)`` or ``(B, N, N)`` (masked
-                tokens already removed). Required when the block has a
-                relative position bias.
-            rpe_grid (tuple[int, int], optional): Token grid the indices
-                refer to; a table made for another grid is resized to it.
-                Defaults to the table's own grid.
+            rpe_index (torch.Tensor, optional): Swin table: indices into
+                the bias table of grid ``rpe_grid``, ``(N, N)`` or
+                ``(B, N, N)`` (masked tokens already removed); required.
+                Decomposed: ``(B, N)`` row-major grid positions of the
+                tokens (masked input), or None when the ``N`` tokens fill
+                ``rpe_grid`` in row-major order.
+            rpe_grid (tuple[int, int], optional): Token grid the positions
+                refer to; parameters made for another grid are resized to
+                it (Swin: bicubic; decomposed: linear, as officially).
+                Defaults to the parameters' own grid.
             query_index (torch.Tensor, optional): ``(B, M)`` indices of the
                 tokens whose outputs are wanted; they attend to all ``N``
                 tokens and the result is ``(B, M, C)``: the same rows as the
@@ -108,7 +134,7 @@ class Attention(nn.Module):
             qkv = self.qkv(x).view(B, N, 3, h, d)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         else:
-            if self.rpe_size is not None:
+            if self.rpe_type is not None:
                 raise ValueError('query_index is not supported with a '
                                  'relative position bias.')
             w, b = self.qkv.weight, self.qkv.bias
@@ -118,7 +144,11 @@ class Attention(nn.Module):
                          None if b is None else b[:C])
             q = q.view(B, -1, h, d).transpose(1, 2)
         bias = None
-        if self.rpe_size is not None:
+        if self.rpe_type == 'decomposed':
+            grid = self.rpe_size if rpe_grid is None else rpe_grid
+            bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
+                                           grid, rpe_index)
+        elif self.rpe_type == 'swin':
             if rpe_index is None:
                 raise ValueError('This attention has a relative position '
                                  'bias; pass rpe_index.')
@@ -155,7 +185,9 @@ class HiViTBlock(nn.Module):
         layer_scale_init_value (float): Initial value of the per-channel
             residual scales (CaiT); 0 disables them. Defaults to 0.
         rpe_size (tuple[int, int], optional): Grid of the relative position
-            bias table; None disables it. Defaults to None.
+            parameters; None disables them. Defaults to None.
+        rpe_type (str): ``'swin'`` (bias table) or ``'decomposed'``
+            (ViTDet), see :class:`Attention`. Defaults to ``'swin'``.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         with_cp (bool): Gradient checkpointing of this block (saves
             activation memory at the cost of recomputing the forward).
@@ -182,6 +214,7 @@ class HiViTBlock(nn.Module):
                  drop_path: float = 0.,
                  layer_scale_init_value: float = 0.,
                  rpe_size: Optional[tuple] = None,
+                 rpe_type: str = 'swin',
                  norm_eps: float = 1e-6,
                  with_cp: bool = False) -> None:
         super().__init__()
@@ -189,15 +222,17 @@ class HiViTBlock(nn.Module):
         self.with_cp = with_cp
         if self.with_attn:
             self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-            self.attn = Attention(dim, num_heads, qkv_bias, rpe_size)
+            self.attn = Attention(dim, num_heads, qkv_bias, rpe_size,
+                                  rpe_type)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else \
             nn.Identity()
         if layer_scale_init_value > 0:
-            if self.with_attn:
-                self.gamma1 = nn.Parameter(
-                    torch.full((dim, ), float(layer_scale_init_value)))
+            # MLP-only blocks: the MLP-branch scale only (official gamma_2)
+            self.gamma1 = nn.Parameter(
+                torch.full((dim, ), float(layer_scale_init_value))
+            ) if self.with_attn else None
             self.gamma2 = nn.Parameter(
                 torch.full((dim, ), float(layer_scale_init_value)))
         else:

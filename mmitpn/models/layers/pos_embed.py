@@ -1,6 +1,6 @@
 """Position embedding helpers of HiViT / iTPN."""
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -130,3 +130,95 @@ def infer_square_grid(num_tokens: int) -> Tuple[int, int]:
             f'Cannot infer a square grid from {num_tokens} position '
             f'embeddings; pass the grid shape explicitly.')
     return s, s
+
+
+def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
+                              length: int) -> torch.Tensor:
+    """Linearly resize a ViTDet decomposed relative position table along its
+    first axis, as the official iTPN CLIP detection backbone (and ViTDet's
+    ``get_rel_pos``) does: ``F.interpolate(mode='linear')`` on the
+    ``(1, dim, L)`` view, ``align_corners=False``.
+
+    Args:
+        rel_pos (torch.Tensor): ``(L, dim)`` table.
+        length (int): Target length, ``2 * size - 1`` for a grid side
+            ``size``.
+
+    Returns:
+        torch.Tensor: ``(length, dim)`` (the input itself when ``L`` is
+        already ``length``).
+    """
+    length = int(length)
+    if rel_pos.shape[0] == length:
+        return rel_pos
+    resized = F.interpolate(
+        rel_pos.float().t().unsqueeze(0), size=length, mode='linear')
+    return resized[0].t().to(rel_pos.dtype)
+
+
+def decomposed_rel_pos_table(size: int,
+                             rel_pos: torch.Tensor) -> torch.Tensor:
+    """Per (query, key) pair of one grid axis, the embedding of their
+    offset: ``R[i, j] = rel_pos'[i - j + size - 1]``, where ``rel_pos'`` is
+    ``rel_pos`` resized to ``2 * size - 1`` rows (queries and keys on the
+    same grid, as in iTPN's backbone).
+
+    Args:
+        size (int): Grid side (rows for ``rel_pos_h``, columns for
+            ``rel_pos_w``).
+        rel_pos (torch.Tensor): ``(L, dim)`` table.
+
+    Returns:
+        torch.Tensor: ``(size, size, dim)``.
+    """
+    size = int(size)
+    table = resize_decomposed_rel_pos(rel_pos, 2 * size - 1)
+    coords = torch.arange(size, device=rel_pos.device)
+    return table[coords[:, None] - coords[None, :] + size - 1]
+
+
+def decomposed_rel_pos_bias(q: torch.Tensor,
+                            rel_pos_h: torch.Tensor,
+                            rel_pos_w: torch.Tensor,
+                            grid: Tuple[int, int],
+                            ids: Optional[torch.Tensor] = None
+                            ) -> torch.Tensor:
+    """Attention bias of ViTDet's decomposed relative positions.
+
+    For query token ``i`` at (row ``r_i``, column ``c_i``) and key ``j``:
+    ``bias[i, j] = q_i . Rh[r_i, r_j] + q_i . Rw[c_i, c_j]`` with ``Rh``,
+    ``Rw`` from :func:`decomposed_rel_pos_table`, ``q`` the *unscaled*
+    queries (the official code adds this to ``q k^T * scale``).
+
+    Args:
+        q (torch.Tensor): ``(B, heads, N, dim)`` queries.
+        rel_pos_h (torch.Tensor): ``(Lh, dim)`` row table.
+        rel_pos_w (torch.Tensor): ``(Lw, dim)`` column table.
+        grid (tuple[int, int]): ``(H, W)`` token grid.
+        ids (torch.Tensor, optional): ``(B, N)`` row-major grid positions of
+            the tokens (the kept tokens of a masked input). None: the ``N =
+            H * W`` tokens of the grid in row-major order.
+
+    Returns:
+        torch.Tensor: ``(B, heads, N, N)`` bias in ``q``'s dtype.
+    """
+    h, w = (int(s) for s in grid)
+    Rh = decomposed_rel_pos_table(h, rel_pos_h).to(q.dtype)
+    Rw = decomposed_rel_pos_table(w, rel_pos_w).to(q.dtype)
+    B, nh, N, d = q.shape
+    if ids is None:
+        if N != h * w:
+            raise ValueError(f'{N} tokens do not fill the {h}x{w} grid; pass '
+                             f'their positions (ids).')
+        r_q = q.reshape(B, nh, h, w, d)
+        rel_h = torch.einsum('bnhwc,hkc->bnhwk', r_q, Rh)
+        rel_w = torch.einsum('bnhwc,wkc->bnhwk', r_q, Rw)
+        bias = rel_h[..., :, None] + rel_w[..., None, :]
+        return bias.reshape(B, nh, N, N)
+    rows, cols = ids // w, ids % w  # (B, N)
+    # q_i . R[r_i, k] for every grid row k, then pick the keys' rows
+    rel_h = torch.einsum('bnlc,blkc->bnlk', q, Rh[rows])  # (B, nh, N, h)
+    rel_w = torch.einsum('bnlc,blkc->bnlk', q, Rw[cols])  # (B, nh, N, w)
+    expand = (B, nh, N, N)
+    return (rel_h.gather(-1, rows[:, None, None, :].expand(expand)) +
+            rel_w.gather(-1, cols[:, None, None, :].expand(expand)))

@@ -7,7 +7,8 @@ import torch.nn as nn
 
 from .block import HiViTBlock
 from .patch_ops import gather_patches
-from .pos_embed import build_2d_sincos_pos_embed
+from .pos_embed import (build_2d_sincos_pos_embed, infer_square_grid,
+                        relative_position_index)
 
 
 class TokenDecoder(nn.Module):
@@ -41,6 +42,16 @@ class TokenDecoder(nn.Module):
         use_mask_token (bool): Learnable mask token for masked patches.
             Defaults to True.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        embed_inputs (bool): Embed each level (LayerNorm + Linear). False
+            passes a single ``k = 1`` level of width ``embed_dims`` to the
+            blocks as is (the official CLIP side head, which has no input
+            embedding). Defaults to True.
+        block_cfg (dict, optional): Extra :class:`HiViTBlock` arguments of
+            the attention blocks, e.g. the official CLIP side head's
+            ``dict(layer_scale_init_value=0.1, rpe_size=(14, 14),
+            norm_eps=1e-5)``. With ``rpe_size`` (a Swin table) the tokens
+            must fill a grid: ``rpe_size`` itself, or a square one.
+            Defaults to None.
     """
 
     def __init__(self,
@@ -53,7 +64,9 @@ class TokenDecoder(nn.Module):
                  mlp_ratio: float = 4.,
                  grid_size: Optional[Tuple[int, int]] = None,
                  use_mask_token: bool = True,
-                 norm_eps: float = 1e-6) -> None:
+                 norm_eps: float = 1e-6,
+                 embed_inputs: bool = True,
+                 block_cfg: Optional[dict] = None) -> None:
         super().__init__()
         self.level_sizes = tuple(level_sizes)
         if isinstance(in_channels, int):
@@ -61,6 +74,12 @@ class TokenDecoder(nn.Module):
         if len(in_channels) != len(self.level_sizes):
             raise ValueError(f'{len(in_channels)} level widths for '
                              f'{len(self.level_sizes)} levels.')
+        if not embed_inputs and (self.level_sizes != (1, ) or
+                                 tuple(in_channels) != (embed_dims, )):
+            raise ValueError(
+                f'embed_inputs=False takes one level of 1x1 sub-tokens and '
+                f'width embed_dims={embed_dims}, got level_sizes='
+                f'{self.level_sizes}, in_channels={tuple(in_channels)}.')
         for k in self.level_sizes:
             if embed_dims % (k * k):
                 raise ValueError(f'Decoder width {embed_dims} is not '
@@ -72,7 +91,7 @@ class TokenDecoder(nn.Module):
                     norm=nn.LayerNorm(c, eps=norm_eps),
                     proj=nn.Linear(c, embed_dims // (k * k))))
             for c, k in zip(in_channels, self.level_sizes)
-        ])
+        ]) if embed_inputs else None
         self.mask_token = nn.Parameter(torch.zeros(
             1, 1, embed_dims)) if use_mask_token else None
         if grid_size is not None:
@@ -81,12 +100,15 @@ class TokenDecoder(nn.Module):
                 requires_grad=False)
         else:
             self.pos_embed = None
+        block_cfg = dict(dict(norm_eps=norm_eps), **(block_cfg or {}))
+        self.rpe_size = block_cfg.get('rpe_size')
+        if block_cfg.get('rpe_type', 'swin') != 'swin':
+            raise ValueError('TokenDecoder blocks support Swin relative '
+                             'position tables only.')
         self.blocks = nn.ModuleList([
             HiViTBlock(
-                embed_dims,
-                num_heads=num_heads,
-                mlp_ratio=mlp_ratio,
-                norm_eps=norm_eps) for _ in range(depth)
+                embed_dims, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                **block_cfg) for _ in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pred = nn.Linear(embed_dims, out_channels)
@@ -132,10 +154,14 @@ class TokenDecoder(nn.Module):
         if len(levels) != len(self.level_sizes):
             raise ValueError(f'Decoder expects {len(self.level_sizes)} '
                              f'levels, got {len(levels)}.')
-        x = 0
-        for lvl, embed in zip(levels, self.level_embeds):
-            B, L = lvl.shape[:2]
-            x = x + embed(lvl).reshape(B, L, self.embed_dims)
+        if self.level_embeds is None:
+            B, L = levels[0].shape[:2]
+            x = levels[0].reshape(B, L, self.embed_dims)
+        else:
+            x = 0
+            for lvl, embed in zip(levels, self.level_embeds):
+                B, L = lvl.shape[:2]
+                x = x + embed(lvl).reshape(B, L, self.embed_dims)
         if ids_restore is not None:
             N = ids_restore.shape[1]
             fill = self.mask_token * len(self.level_sizes)
@@ -143,7 +169,16 @@ class TokenDecoder(nn.Module):
             x = gather_patches(x, ids_restore)
         if self.pos_embed is not None:
             x = x + self.pos_embed.to(x.dtype)
+        rpe = dict()
+        if self.rpe_size is not None and self.blocks:
+            N = x.shape[1]
+            grid = tuple(self.rpe_size)
+            if N != grid[0] * grid[1]:
+                grid = infer_square_grid(N)
+            rpe = dict(
+                rpe_index=relative_position_index(grid, x.device),
+                rpe_grid=grid)
         for i, blk in enumerate(self.blocks):
             last = i == len(self.blocks) - 1
-            x = blk(x, query_index=ids_out if last else None)
+            x = blk(x, query_index=ids_out if last else None, **rpe)
         return self.pred(self.norm(x))

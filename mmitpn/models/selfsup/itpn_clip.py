@@ -34,8 +34,10 @@ class ITPNCLIP(BaseSelfSupervisor):
 
     Args:
         backbone (dict): :class:`HiViTBackbone` config with
-            ``use_mask_token=True`` (and, officially, ``use_rpe=True``,
-            ``layer_scale_init_value=0.1``).
+            ``use_mask_token=True`` (and, officially, ``rpe_type='swin'``,
+            ``layer_scale_init_value=0.1``, ``layer_scale_stages=(0, 1,
+            2)``, ``pos_embed_type='learnable'``,
+            ``pos_embed_init='trunc_normal'``).
         neck (dict): :class:`ITPNPyramid` config.
         head (dict): :class:`CLIPDistillHead` on the pyramid.
         teacher (dict): :class:`CLIPTeacher` config (local weight file).
@@ -166,7 +168,9 @@ class ITPNCLIP(BaseSelfSupervisor):
                 f'The CLIP teacher gives {target.shape[1]} tokens per image '
                 f'but the student has {mask.shape[1]} patches: its input '
                 f'resolution {self.teacher.input_resolution} must give the '
-                f'same grid.')
+                f'same grid; set the teacher\'s img_size (e.g. '
+                f'img_size=196 for ViT-L/14 with a 224 student, as the '
+                f'official itpn_clip).')
         feats, side = self.backbone.forward_dense(
             img, mask=mask, return_block=self.side_block)
         pyramid = self.neck(feats)[:3]

@@ -2,13 +2,14 @@
 import os.path as osp
 import warnings
 import zipfile
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmitpn.registry import MODELS
+from ..layers import resize_pos_embed
 
 OPENAI_CLIP_MEAN = (122.770938, 116.7460125, 104.09373615)
 OPENAI_CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
@@ -91,8 +92,16 @@ class CLIPTeacher(nn.Module):
     file; only the image tower is kept. Targets are all patch tokens (CLS
     dropped) after ``ln_post``, times the visual projection. Images arrive
     normalised for the student and are re-normalised with CLIP's statistics
-    and resized to CLIP's input resolution when it differs (ViT-L/14 at 196
-    gives the same 14x14 grid as a 224 student).
+    and resized to the teacher's input resolution ``img_size`` when they
+    differ.
+
+    The official CLIP-L/14 teacher (``itpn_clip``) runs at 196 px: CLIP's
+    16x16 position embedding (224 / 14) is interpolated to 14x14, so the
+    teacher gives 196 tokens, the grid of a 224 student. ``img_size=196``
+    does the same: the patch part of the table is resized once at build
+    with the official rule (bicubic, ``scale_factor = (g + 0.1) / g0``, as
+    the official CLIP ``interpolate_pos_encoding``), the class-token entry
+    is kept.
 
     Args:
         weights (str): Local path of the CLIP weights: OpenAI's
@@ -101,12 +110,18 @@ class CLIPTeacher(nn.Module):
         student_mean (Sequence[float]): Mean the student's images were
             normalised with (0-255 scale). Defaults to ImageNet's.
         student_std (Sequence[float]): Their std. Defaults to ImageNet's.
+        img_size (int, optional): Input resolution of the teacher, a
+            multiple of its patch size; its position embedding is
+            interpolated to the ``img_size / patch`` grid. The official
+            CLIP-L/14 teacher uses 196 (14x14 tokens). Defaults to None
+            (CLIP's own resolution, 224 for the OpenAI ViT-B/16, ViT-L/14).
     """
 
     def __init__(self,
                  weights: str,
                  student_mean: Sequence[float] = (123.675, 116.28, 103.53),
-                 student_std: Sequence[float] = (58.395, 57.12, 57.375)):
+                 student_std: Sequence[float] = (58.395, 57.12, 57.375),
+                 img_size: Optional[int] = None):
         super().__init__()
         from mmpretrain.models.utils import build_clip_model
         state_dict = load_clip_state_dict(weights)
@@ -122,6 +137,8 @@ class CLIPTeacher(nn.Module):
                              f'{" ..." if len(missing) > 5 else ""}')
         self.visual = clip.visual.requires_grad_(False).eval()
         self.embed_dims = self.visual.output_dim
+        if img_size is not None and img_size != self.visual.input_resolution:
+            self._set_input_resolution(int(img_size))
         self.input_resolution = self.visual.input_resolution
         s_mean = torch.tensor(student_mean).view(1, 3, 1, 1)
         s_std = torch.tensor(student_std).view(1, 3, 1, 1)
@@ -132,6 +149,21 @@ class CLIPTeacher(nn.Module):
         self.register_buffer(
             'shift', (s_mean - c_mean) / c_std, persistent=False)
         self.eval()
+
+    def _set_input_resolution(self, img_size: int) -> None:
+        """Interpolate CLIP's position embedding for ``img_size`` inputs."""
+        patch = self.visual.conv1.kernel_size[0]
+        if img_size <= 0 or img_size % patch:
+            raise ValueError(f'CLIPTeacher img_size={img_size} is not a '
+                             f'positive multiple of the CLIP patch size '
+                             f'{patch}; e.g. 196 for ViT-L/14 (14x14 tokens).')
+        table = self.visual.positional_embedding.data  # (1 + g0 * g0, C)
+        g0 = int(round((table.shape[0] - 1)**0.5))
+        g = img_size // patch
+        patches = resize_pos_embed(table[1:].unsqueeze(0), (g0, g0), (g, g))
+        self.visual.positional_embedding = nn.Parameter(
+            torch.cat([table[:1], patches[0]]), requires_grad=False)
+        self.visual.input_resolution = img_size
 
     def train(self, mode: bool = True):
         """Stay in eval mode whatever ``mode`` is (the teacher is frozen).

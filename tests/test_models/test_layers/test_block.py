@@ -80,3 +80,49 @@ def test_query_index_needs_attention_without_rpe():
     with pytest.raises(ValueError, match='not supported with a relative'):
         attn(torch.randn(1, 4, 32), relative_position_index((2, 2)),
              query_index=torch.zeros(1, 2, dtype=torch.long))
+
+
+def test_decomposed_attention_matches_explicit_formula():
+    """ViTDet decomposed relative positions, written out per token pair:
+    bias[i, j] = q_i . Rh[r_i - r_j + H - 1] + q_i . Rw[c_i - c_j + W - 1]
+    with the unscaled query, tables linearly resized to 2 * side - 1."""
+    import torch.nn.functional as F
+    torch.manual_seed(2)
+    attn = Attention(16, 2, rpe_size=(3, 3), rpe_type='decomposed').eval()
+    assert attn.rel_pos_h.shape == attn.rel_pos_w.shape == (5, 8)
+    H, W = 3, 4  # columns: the 5-row table is resized to 7 rows
+    x = torch.randn(2, H * W, 16)
+    out = attn(x, rpe_grid=(H, W))
+    q, k, v = attn.qkv(x).view(2, H * W, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    Rh = attn.rel_pos_h
+    Rw = F.interpolate(attn.rel_pos_w.t()[None], size=2 * W - 1,
+                       mode='linear', align_corners=False)[0].t()
+    bias = torch.zeros(2, 2, H * W, H * W)
+    for i in range(H * W):
+        for j in range(H * W):
+            ri, ci, rj, cj = i // W, i % W, j // W, j % W
+            bias[:, :, i, j] = (q[:, :, i] * Rh[ri - rj + H - 1]).sum(-1) + \
+                (q[:, :, i] * Rw[ci - cj + W - 1]).sum(-1)
+    w = (q @ k.transpose(-2, -1) * 8**-0.5 + bias).softmax(-1)
+    ref = attn.proj((w @ v).transpose(1, 2).reshape(2, H * W, 16))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    # kept tokens only (masked input): the same rows of the same bias
+    ids = torch.tensor([[0, 5, 6, 11], [3, 4, 8, 9]])
+    xk = torch.gather(x, 1, ids[..., None].expand(-1, -1, 16))
+    out_k = attn(xk, rpe_index=ids, rpe_grid=(H, W))
+    qk, kk, vk = attn.qkv(xk).view(2, 4, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    bk = torch.stack([bias[b][:, ids[b]][:, :, ids[b]] for b in range(2)])
+    wk = (qk @ kk.transpose(-2, -1) * 8**-0.5 + bk).softmax(-1)
+    ref_k = attn.proj((wk @ vk).transpose(1, 2).reshape(2, 4, 16))
+    torch.testing.assert_close(out_k, ref_k, atol=1e-5, rtol=1e-5)
+
+
+def test_mlp_only_block_with_layer_scale_has_gamma2_only():
+    blk = HiViTBlock(8, num_heads=0, layer_scale_init_value=0.1)
+    assert blk.gamma1 is None and torch.equal(blk.gamma2, torch.full((8, ),
+                                                                     0.1))
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        blk.gamma2.copy_(torch.arange(8.))
+        want = x + blk.mlp(blk.norm2(x)) * torch.arange(8.)
+    torch.testing.assert_close(blk(x), want)

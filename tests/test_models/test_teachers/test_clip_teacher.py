@@ -129,3 +129,35 @@ def test_frozen_and_always_eval(clip_file):
     assert all(not p.requires_grad for p in teacher.parameters())
     x = torch.randn(1, 3, 64, 64, requires_grad=True)
     assert not teacher(x).requires_grad
+
+
+def test_img_size_interpolates_the_position_embedding(tmp_path):
+    """The official CLIP-L/14 teacher at 196 px: CLIP's 16x16 table
+    (224 / 14) interpolated to 14x14, 196 tokens. Same here at tiny size:
+    a 4x4-grid CLIP (64 px, patch 16) run at 48 px gives 3x3 = 9 tokens,
+    its table resized as the official ``interpolate_pos_encoding`` does
+    (bicubic, scale factor (3 + 0.1) / 4, class token kept)."""
+    clip = tiny_clip(resolution=64)
+    path = tmp_path / 'tiny_clip.pt'
+    torch.save(clip.state_dict(), path)
+    teacher = CLIPTeacher(str(path), img_size=48)
+    assert teacher.input_resolution == 48
+    table = clip.visual.positional_embedding.detach()
+    patches = table[1:].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    want = F.interpolate(patches, scale_factor=(3.1 / 4, 3.1 / 4),
+                         mode='bicubic', align_corners=False)
+    assert want.shape[-2:] == (3, 3)
+    want = torch.cat([table[:1], want.permute(0, 2, 3, 1).reshape(9, -1)])
+    torch.testing.assert_close(teacher.visual.positional_embedding, want)
+    assert not teacher.visual.positional_embedding.requires_grad
+    # a 48 px student image goes in as is: 9 tokens, CLIP's computation
+    raw = raw_images(size=48)
+    out = teacher((raw - IMAGENET_MEAN) / IMAGENET_STD)
+    assert out.shape == (2, 9, 32)
+    clip.visual.positional_embedding.data = want
+    expected = manual_patch_tokens(clip.visual, clip_normalise(raw))
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+    # the default keeps CLIP's own resolution
+    assert CLIPTeacher(str(path)).input_resolution == 64
+    with pytest.raises(ValueError, match='multiple of the CLIP patch'):
+        CLIPTeacher(str(path), img_size=50)
