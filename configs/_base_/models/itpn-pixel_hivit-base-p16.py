@@ -2,7 +2,8 @@
 # models_itpn_mim.py, itpn_base_dec512d8b): HiViT (3, 3, 24) + pyramid of
 # depth 2, MAE-style random masking (75 %), pixel decoder 512 wide, 8 blocks,
 # 16 heads, normalised-pixel loss. The position embedding is LEARNED,
-# initialised with the 2-D sin-cos table; no rpe, no drop path.
+# initialised with the 2-D sin-cos table; no rpe, no drop path; no MFM
+# head (ITPNMIM's mfm_head=None).
 model = dict(
     type='mmitpn.ITPNMIM',
     backbone=dict(
@@ -27,7 +28,6 @@ model = dict(
         num_heads=16,
         img_size=224,
         norm_pix=True),
-    mfm_head=None,
     mask_ratio=0.75,
     data_preprocessor=dict(
         type='mmpretrain.SelfSupDataPreprocessor',
