@@ -667,3 +667,12 @@ def test_truncated_checkpoint_gives_one_line_error(tmp_path):
     src.write_bytes(src.read_bytes()[:200])
     with pytest.raises(SystemExit, match='Cannot read .*truncated'):
         conv.main([str(src), str(tmp_path / 'out.pth')])
+
+
+def test_task_must_agree_with_the_heads(official):
+    bb = {k: v for k, v in official['state_dict'].items()
+          if conv._decoder_key(k) is None}
+    ckpt = whole_checkpoint(bb, {'rpn_head.rpn_conv.weight': torch.ones(1)})
+    with pytest.raises(ValueError, match='--task seg contradicts the '
+                       'checkpoint, a detector'):
+        conv.convert_checkpoint(ckpt, num_heads=4, task='seg')

@@ -258,6 +258,11 @@ def convert_official(
         raise ValueError(f"task must be 'det', 'seg' or None, got {task!r}.")
     check_not_mmitpn(src)
     kind = detect_kind(src)
+    implied = {'detector': 'det', 'segmentor': 'seg'}.get(kind)
+    if task is not None and implied is not None and task != implied:
+        raise ValueError(f'--task {task} contradicts the checkpoint, a '
+                         f'{kind} (its heads say task {implied}); drop '
+                         f'--task.')
     if task is None:
         task = {'detector': 'det', 'segmentor': 'seg'}.get(kind)
     sd = OrderedDict()
