@@ -544,8 +544,9 @@ def test_clip_pretraining_converts_completely(official):
     assert b['norm_eps'] == 1e-6 and cfg['neck']['num_outs'] == 3
     # mask token and every gamma go to the backbone
     assert torch.equal(osd['backbone.mask_token'], sd['mask_token'])
-    assert torch.equal(osd['backbone.stages.0.0.gamma2'], sd['blocks.0.gamma_2'])
-    assert torch.equal(osd['backbone.stages.1.0.gamma2'], sd['blocks.2.gamma_2'])
+    for ours, theirs in (('stages.0.0.gamma2', 'blocks.0.gamma_2'),
+                         ('stages.1.0.gamma2', 'blocks.2.gamma_2')):
+        assert torch.equal(osd['backbone.' + ours], sd[theirs])
     # pyramid head: decoder_embed 0 (stride 16) is mmitpn's last level
     assert torch.equal(osd['head.decoder.level_embeds.2.proj.weight'],
                        sd['decoder_embed.0.1.weight'])
@@ -609,7 +610,8 @@ def test_clip_side_head_matches_the_official_computation(official):
         y = y + p('gamma_1') * a
         h = F.layer_norm(y, (C, ), p('norm2.weight'), p('norm2.bias'), 1e-5)
         h = F.gelu(h @ p('mlp.fc1.weight').t() + p('mlp.fc1.bias'))
-        y = y + p('gamma_2') * (h @ p('mlp.fc2.weight').t() + p('mlp.fc2.bias'))
+        h = h @ p('mlp.fc2.weight').t() + p('mlp.fc2.bias')
+        y = y + p('gamma_2') * h
     y = F.layer_norm(y, (C, ), sd['norm_cls.weight'], sd['norm_cls.bias'],
                      1e-6)
     want = y @ sd['lm_cls_head.weight'].t() + sd['lm_cls_head.bias']

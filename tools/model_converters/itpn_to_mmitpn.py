@@ -69,7 +69,6 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Heads of the official architectures, by stage-3 width. Checkpoints do not
 # store the head count unless they have Swin relative position tables.
 OFFICIAL_HEADS = {384: 6, 512: 8, 768: 12, 1024: 16}

@@ -62,7 +62,8 @@ def test_masked_path_with_all_tokens_equals_dense(rpe_type, size):
         perm = torch.stack([torch.randperm(n) for _ in range(2)])
         tokens = model(img, ids_keep=perm)
     for d, t in zip(dense, tokens):
-        t = torch.gather(t, 1, perm.argsort(1).view(2, n, 1, 1, 1).expand_as(t))
+        inv = perm.argsort(1).view(2, n, 1, 1, 1)
+        t = torch.gather(t, 1, inv.expand_as(t))
         torch.testing.assert_close(tokens_to_dense(t, grid), d,
                                    atol=1e-5, rtol=1e-5)
 
