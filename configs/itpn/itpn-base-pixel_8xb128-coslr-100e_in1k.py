@@ -30,6 +30,8 @@ model = dict(
         pos_embed_type='learnable',
         rpe_type='swin',
         drop_path_rate=0.15,
+        # the final norm is new (no pre-training has it)
+        allow_partial_load=True,
         init_cfg=dict(
             type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
