@@ -144,7 +144,7 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
     assert not [n for n in names if '.tmp-' in n], names
     ckpts = [n for n in names if n.endswith('.pth')]
     assert ckpts == ['iter_5.pth'], names  # max_keep_ckpts=1 still holds
-    ckpt = torch.load(work_dir / 'iter_5.pth', map_location='cpu')
+    ckpt = torch.load(work_dir / 'iter_5.pth', map_location='cpu', weights_only=False)
     assert ckpt['meta']['iter'] == 5
 
 

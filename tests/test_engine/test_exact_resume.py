@@ -1,0 +1,106 @@
+"""k iterations + resumed k == 2k, bit for bit, with the shipped demo configs
+as shipped (data-loader workers, persistent workers), run by tools/train.py.
+
+Each config runs two epochs of two iterations (batch 2 on 4 images, set by
+``--cfg-options``; the data loader keeps its shipped ``num_workers`` and
+``persistent_workers``), saving a checkpoint per epoch. A second run
+resumes from the first run's epoch-1 checkpoint in a new work directory
+(new processes, new workers) and runs epoch 2. Its epoch-2 checkpoint must
+equal the uninterrupted run's in every tensor (weights, EMA teacher,
+optimizer state) and its logged losses must be the same floats.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO, config_path
+from mmengine.config import Config
+
+SMALL = ['train_dataloader.batch_size=2', 'train_dataloader.dataset.indices=4',
+         'train_cfg.max_epochs=2', 'default_hooks.checkpoint.interval=1',
+         'default_hooks.checkpoint.max_keep_ckpts=3',
+         'default_hooks.logger.interval=1', 'randomness.seed=0']
+
+CASES = {
+    'pretrain': ('itpn-tiny_pixel-mfm_1xb32-20e_demo.py', []),
+    'mask-rcnn': ('itpn-tiny_mask-rcnn_1xb4-6e_demo.py', [
+        'model.backbone.init_cfg=None', 'model.neck.init_cfg=None',
+        'train_cfg.val_interval=100'
+    ]),
+}
+
+
+def train(config, work_dir, options, *extra):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    res = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), str(config),
+         '--work-dir', str(work_dir), *extra, '--cfg-options', *options],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout + res.stderr
+
+
+def logged_losses(work_dir):
+    """{iteration: {loss key: value}} from the runs' scalars.json files."""
+    out = {}
+    for path in glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                   'scalars.json')):
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                losses = {k: v for k, v in rec.items()
+                          if k.startswith('loss')}
+                if losses:
+                    out[rec['iter']] = losses
+    return out
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_resumed_run_equals_the_uninterrupted_run(case, demo_data,
+                                                  tmp_path):
+    name, extra = CASES[case]
+    config = config_path(name)
+    shipped = Config.fromfile(str(config)).train_dataloader
+    assert shipped.num_workers > 0  # the shipped loader, workers included
+    options = SMALL + extra
+
+    full = tmp_path / 'full'
+    log = train(config, full, options)
+    dumped = Config.fromfile(str(full / osp.basename(config)))
+    loader = dumped.train_dataloader
+    assert loader.num_workers == shipped.num_workers
+    assert loader.get('persistent_workers') == shipped.get(
+        'persistent_workers')
+    assert loader.sampler.type == 'mmitpn.SeededSampler'
+    resumed = tmp_path / 'resumed'
+    resumed.mkdir()
+    shutil.copy(full / 'epoch_1.pth', resumed / 'epoch_1.pth')
+    log = train(config, resumed, options, '--resume',
+                str(resumed / 'epoch_1.pth'))
+    assert 'resumed epoch: 1' in log, log[-3000:]
+
+    a = torch.load(full / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    b = torch.load(resumed / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    assert a['meta']['iter'] == b['meta']['iter'] == 4
+    sa, sb = a['state_dict'], b['state_dict']
+    assert set(sa) == set(sb)
+    if case == 'pretrain':
+        assert any(k.startswith('teacher.') for k in sa)  # EMA teacher
+    differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
+    assert not differ, f'{len(differ)} tensors differ, e.g. {differ[:3]}'
+    # optimizer moments too
+    ma = a['optimizer']['state']
+    mb = b['optimizer']['state']
+    assert all(torch.equal(ma[i][k], mb[i][k]) for i in ma for k in ma[i]
+               if torch.is_tensor(ma[i][k]))
+
+    la, lb = logged_losses(full), logged_losses(resumed)
+    assert sorted(lb) == [3, 4], lb
+    for it in (3, 4):
+        assert la[it] == lb[it], (it, la[it], lb[it])
