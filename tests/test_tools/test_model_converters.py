@@ -313,6 +313,8 @@ def test_meta_describes_official_architectures(detseg):
         assert n['num_outs'] == arch['num_outs']
         if task == 'seg':
             assert n['concat_inputs'] and n['extra_pool'] == 'max'
+            # the official seg backbone keeps its 14x14 table at any size
+            assert b['pos_embed_size'] == 224 != b['img_size']
         else:
             assert not n.get('concat_inputs') and \
                 n.get('extra_pool', 'avg') == 'avg'

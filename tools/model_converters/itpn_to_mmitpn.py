@@ -48,9 +48,10 @@ of another grid than the model's is resized when it is loaded
 (:class:`HiViTBackbone`: Swin tables bicubic, as the official
 ``mmcv_custom`` loaders; decomposed ``rel_pos_h/w`` linearly) and, like the
 official code, decomposed tables are resized to each input's grid at
-forward. The 14x14 ``absolute_pos_embed`` is resized the official way
-(bicubic, scale factor ``(g + 0.1) / 14``) when loaded into a model of
-another grid (official seg: at every forward; the values are the same).
+forward. The ``absolute_pos_embed`` keeps its grid (official det / seg:
+14x14 whatever ``img_size``; ``pos_embed_size`` in ``meta.model_cfg`` when
+it differs from ``img_size``) and is interpolated to each input's grid at
+forward the official way (bicubic, scale factor ``(g + 0.1) / 14``).
 
 Writes ``{'state_dict': ..., 'meta': {'model_cfg': ..., 'kind': ...,
 'config': ..., 'tensors': ..., 'source': ...}}``. ``model_cfg`` (backbone,
@@ -426,7 +427,8 @@ def convert_official(
         backbone['layer_scale_init_value'] = 0.1
         backbone['layer_scale_stages'] = ls_stages
     # the grid the relative positions were made for is the fine-tuning
-    # img_size; the 14x14 position embedding is resized to it at load
+    # img_size; the position embedding keeps its own grid (official det /
+    # seg: 14x14 at any img_size, interpolated at every forward)
     grid = None
     if swin:
         grid = (_square_side(swin[0].shape[0], 'A relative position table') +
@@ -437,6 +439,8 @@ def convert_official(
         n0 = out['backbone.pos_embed'].shape[1]
         pos_grid = _square_side(n0, 'The position embedding')
         backbone['img_size'] = (grid or pos_grid) * 16
+        if grid and grid != pos_grid:
+            backbone['pos_embed_size'] = pos_grid * 16
         backbone['pos_embed_type'] = 'learnable'
         backbone['pos_embed_init'] = 'trunc_normal' if is_clip else 'sincos'
     else:

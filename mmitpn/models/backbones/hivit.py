@@ -62,6 +62,13 @@ class HiViTBackbone(BaseModule):
             ``'learnable'`` (trainable, initialised by ``pos_embed_init``;
             the official pre-trainings and fine-tunings) or None (no
             absolute position embedding). Defaults to ``'sincos'``.
+        pos_embed_size (int | tuple[int, int], optional): Image size the
+            absolute position embedding table is made for (grid = size /
+            patch_size); other grids interpolate it at every forward (the
+            official bicubic scale-factor rule). The official UPerNet
+            backbone keeps the 14x14 table of pre-training at
+            ``img_size=512``: ``pos_embed_size=224``. Defaults to None
+            (``img_size``).
         pos_embed_init (str): Initialisation of a ``'learnable'`` table:
             ``'sincos'`` (MAE's 2-D table; official pixel pre-training) or
             ``'trunc_normal'`` (std 0.02; official CLIP pre-training).
@@ -143,6 +150,7 @@ class HiViTBackbone(BaseModule):
                  qkv_bias: bool = True,
                  drop_path_rate: float = 0.,
                  pos_embed_type: Optional[str] = 'sincos',
+                 pos_embed_size: Optional[Union[int, Tuple[int, int]]] = None,
                  pos_embed_init: str = 'sincos',
                  rpe_type: Optional[str] = None,
                  use_rpe: Optional[bool] = None,
@@ -180,6 +188,15 @@ class HiViTBackbone(BaseModule):
                              f'patch_size {patch_size}.')
         self.grid_size = (img_size[0] // patch_size,
                           img_size[1] // patch_size)
+        pos_size = img_size if pos_embed_size is None else (
+            (pos_embed_size, pos_embed_size) if isinstance(
+                pos_embed_size, int) else tuple(pos_embed_size))
+        if pos_size[0] % patch_size or pos_size[1] % patch_size:
+            raise ValueError(f'pos_embed_size {pos_size} must be a multiple '
+                             f'of patch_size {patch_size}.')
+        #: grid of the absolute position embedding table
+        self.pos_grid = (pos_size[0] // patch_size,
+                         pos_size[1] // patch_size)
         if inner_patches != 4:
             raise ValueError('HiViT has two 2x2 merges, so inner_patches '
                              f'must be 4, got {inner_patches}.')
@@ -205,7 +222,7 @@ class HiViTBackbone(BaseModule):
                                       inner_patches, norm_eps)
         if pos_embed_type is not None:
             self.pos_embed = nn.Parameter(
-                build_2d_sincos_pos_embed(self.grid_size, C),
+                build_2d_sincos_pos_embed(self.pos_grid, C),
                 requires_grad=pos_embed_type == 'learnable')
             if pos_embed_type == 'learnable' and \
                     pos_embed_init == 'trunc_normal':
@@ -380,8 +397,8 @@ class HiViTBackbone(BaseModule):
                 raise ValueError(
                     f'Checkpoint {key} has shape {tuple(src.shape)}, which '
                     f'is not a square grid: cannot resize it to '
-                    f'{self.grid_size}.')
-            state_dict[key] = resize_pos_embed(src, (s, s), self.grid_size)
+                    f'{self.pos_grid}.')
+            state_dict[key] = resize_pos_embed(src, (s, s), self.pos_grid)
         for name, own in self.named_parameters():
             key = prefix + name
             if key not in state_dict or state_dict[key].shape == own.shape:
@@ -410,7 +427,7 @@ class HiViTBackbone(BaseModule):
         same grid, as the official pre-training forward does."""
         if num_tokens == self.pos_embed.shape[1] and grid[0] == grid[1]:
             return self.pos_embed
-        return resize_pos_embed(self.pos_embed, self.grid_size, grid)
+        return resize_pos_embed(self.pos_embed, self.pos_grid, grid)
 
     def _run_stage(self, i: int, x: torch.Tensor, **kwargs) -> torch.Tensor:
         for blk in self.stages[i]:

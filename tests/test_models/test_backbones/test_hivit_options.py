@@ -133,3 +133,18 @@ def test_pretrained_argument_as_mmseg():
               init_cfg=dict(type='Pretrained', checkpoint='b.pth'))
     with pytest.raises(TypeError, match='pretrained'):
         build(pretrained=3)
+
+
+def test_pos_embed_size_keeps_its_own_grid():
+    """The official UPerNet backbone: a 14x14 table at img_size 512,
+    interpolated at every forward (here: a 2x2 table at img_size 64)."""
+    small = build(pos_embed_size=32, pos_embed_type='learnable')
+    assert small.pos_grid == (2, 2) and small.grid_size == (4, 4)
+    assert small.pos_embed.shape == (1, 4, 64)
+    big = build(pos_embed_type='learnable')
+    big.load_state_dict(small.state_dict(), strict=False)  # resized 2 -> 4
+    with torch.no_grad():
+        img = torch.randn(1, 3, 64, 64)
+        torch.testing.assert_close(small(img)[2], big(img)[2])
+    with pytest.raises(ValueError, match='pos_embed_size'):
+        build(pos_embed_size=40)
