@@ -356,3 +356,42 @@ def test_layer_decay_groups_of_a_detector():
     assert wd_of('backbone.pos_embed') == 0.
     assert wd_of('backbone.stages.2.0.attn.qkv.weight') == wd
     assert wd_of('roi_head.bbox_head.shared_convs.0.conv.weight') == wd
+
+
+# ------------------------------------------------- partial loads on purpose
+@pytest.mark.parametrize('rel, extra', [
+    # a depth-2 pre-training pyramid into the official depth-1 COCO neck
+    ('itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py',
+     ['neck.blocks_8.1.mlp.fc1.weight', 'neck.blocks_4.1.norm2.bias']),
+    # a CLIP pre-training's Swin tables into the rpe-free CLIP-B detector
+    ('itpn-base-clip_mask-rcnn_8xb8-amp-3x_coco.py',
+     ['backbone.stages.2.0.attn.relative_position_bias_table',
+      'backbone.stages.2.1.attn.relative_position_bias_table']),
+])
+def test_official_partial_loads(rel, extra, tmp_path):
+    """The COCO paper configs drop exactly what the official strict=False
+    load dropped; any other key still stops the load."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    ckpt = tmp_path / 'pretrain.pth'
+    cfg = _tiny_det(Config.fromfile(str(ITPN / rel)), ckpt)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    state = {k: v.clone() for k, v in model.state_dict().items()
+             if k.startswith(('backbone.', 'neck.'))}
+    for k in extra:
+        state[k] = torch.ones(3)
+    torch.save(dict(state_dict=state), ckpt)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        log = _init_weights_logged(model, tmp_path)
+    assert f'partial load (allow_partial_load=' in log, log
+    assert all(k.split('.', 1)[1] in log for k in extra), log
+    # one more unexpected key is refused
+    state['neck.blocks_8.2.mlp.fc1.weight'] = torch.ones(3)
+    state['backbone.stages.2.5.attn.qkv.weight'] = torch.ones(3)
+    torch.save(dict(state_dict=state), ckpt)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+        with pytest.raises(ValueError, match='incomplete load'):
+            model.init_weights()
