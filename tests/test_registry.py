@@ -8,15 +8,21 @@ TINY = dict(embed_dims=64, depths=(1, 1, 2), num_heads=2)
 
 @pytest.mark.parametrize('host', ['mmdet', 'mmseg', 'mmpretrain'])
 def test_scoped_build_from_host_registries(host):
+    from mmitpn.models import HiViTBackbone, ITPNPyramid
     registry = __import__(f'{host}.registry', fromlist=['MODELS']).MODELS
     backbone = registry.build(
         dict(type='mmitpn.HiViTBackbone', arch=TINY, img_size=64))
     neck = registry.build(
         dict(type='mmitpn.ITPNPyramid', in_channels=(16, 32, 64),
              out_channels=32))
-    assert type(backbone).__module__.startswith('mmitpn.')
+    # mmitpn's own classes, built with the given arguments
+    assert type(backbone) is HiViTBackbone and type(neck) is ITPNPyramid
+    assert backbone.embed_dims == 64 and backbone.depths == (1, 1, 2)
     outs = neck(backbone(torch.randn(1, 3, 64, 64)))
-    assert len(outs) == 5
+    # strides 4, 8, 16, 32, 64 of a 64x64 image, 32 channels each
+    assert [tuple(o.shape) for o in outs] == [(1, 32, 16, 16),
+                                              (1, 32, 8, 8), (1, 32, 4, 4),
+                                              (1, 32, 2, 2), (1, 32, 1, 1)]
 
 
 def test_no_name_collides_with_mmpretrain_or_mmengine():
@@ -34,7 +40,9 @@ def test_no_name_collides_with_mmpretrain_or_mmengine():
         assert forbidden not in ours
 
 
-def test_mask_rcnn_config_with_pyramid_as_neck(tmp_path):
+def test_smoke_mask_rcnn_config_with_pyramid_as_neck(tmp_path):
+    """Smoke: an mmdet config inheriting from mmdet's own Mask R-CNN with
+    the backbone and pyramid swapped builds and predicts."""
     cfg_file = tmp_path / 'mask_rcnn_itpn.py'
     cfg_file.write_text(f"""
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'

@@ -27,37 +27,64 @@ def test_sdpa_attention_matches_explicit_softmax():
     torch.testing.assert_close(attn(x), ref, atol=1e-6, rtol=1e-5)
 
 
+def count_calls(obj, name):
+    """Wrap ``obj.name`` (a method) so that its calls are counted in the
+    returned list's length."""
+    calls = []
+    real = getattr(obj, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    setattr(obj, name, counted)
+    return calls
+
+
 @pytest.mark.parametrize('heads', [0, 2])
 @pytest.mark.parametrize('layer_scale', [0., 0.1])
 def test_row_sliced_inference_mlp_is_exact(heads, layer_scale):
     blk = HiViTBlock(16, num_heads=heads, mlp_ratio=4,
                      layer_scale_init_value=layer_scale).eval()
     x = torch.randn(2, 9, 16) if heads else torch.randn(2, 6, 4, 4, 16)
+    rows = x.numel() // 16  # 18 or 192
+    calls = count_calls(blk, '_mlp_branch')
     with torch.no_grad():
         plain = blk(x)
+        assert len(calls) == 1  # 2**24 hidden values: one slice
         blk.mlp_chunk_elems = 64 * 5  # 5 rows per slice: uneven split
         sliced = blk(x)
+    # the sliced branch ran: one MLP call per 5 rows
+    assert len(calls) == 1 + -(-rows // 5)
     # the same ops per row; a GEMM over fewer rows may only round
     # differently
     torch.testing.assert_close(sliced, plain, atol=1e-6, rtol=1e-6)
     # with autograd the block never slices (the graph needs every row)
     y = blk(x.requires_grad_())
+    assert len(calls) == 2 + -(-rows // 5)
     assert y.grad_fn is not None
     torch.testing.assert_close(y, plain, atol=0, rtol=0)
 
 
-def test_row_sliced_inference_of_backbone_and_pyramid():
+def test_row_sliced_inference_of_backbone_and_pyramid(monkeypatch):
     bb = HiViTBackbone(arch=TINY_ARCH, img_size=64).eval()
     neck = ITPNPyramid(in_channels=(16, 32, 64), out_channels=32,
                        fpn_depth=1, num_outs=5).eval()
     img = torch.randn(1, 3, 96, 128)
+    # (monkeypatch restores the real method after the test)
+    monkeypatch.setattr(HiViTBlock, '_mlp_branch', HiViTBlock._mlp_branch)
+    calls = count_calls(HiViTBlock, '_mlp_branch')
     with torch.inference_mode():
         plain = neck(bb(img))
-        try:
-            HiViTBlock.mlp_chunk_elems = 1000
-            sliced = neck(bb(img))
-        finally:
-            HiViTBlock.mlp_chunk_elems = 2**24
+        blocks = len(calls)  # one MLP call per block
+        monkeypatch.setattr(HiViTBlock, 'mlp_chunk_elems', 1000)
+        sliced = neck(bb(img))
+    n_blocks = sum(isinstance(m, HiViTBlock)
+                   for m in [*bb.modules(), *neck.modules()])
+    assert blocks == n_blocks
+    # the sliced branch ran: e.g. the stride-4 level (24 x 32 rows, 48
+    # hidden) in slices of 1000 // 48 = 20 rows
+    assert len(calls) - blocks > 2 * n_blocks
     for p, s in zip(plain, sliced):
         torch.testing.assert_close(s, p, atol=1e-6, rtol=1e-6)
 
@@ -123,21 +150,41 @@ def test_gradient_checkpointing_gives_the_same_gradients():
             torch.testing.assert_close(q.grad, p.grad)
 
 
+def rel_error(got, want):
+    """Relative RMS error ||got - want|| / ||want||."""
+    return float((got.float() - want).norm() / want.norm())
+
+
 def test_teacher_dtype_autocasts_only_the_teacher():
+    """teacher_dtype='bf16': the targets are the teacher's (not the
+    student's) maps within bf16 rounding (relative RMS error < 2 %, so a
+    5 % scale error fails), the student stays fp32."""
     MessageHub.get_current_instance().update_info('max_iters', 100)
     cfg = tiny_itpn_cfg()
     model = MODELS.build(cfg)
-    model.teacher.update_parameters(model.backbone)
-    cfg_bf16 = dict(cfg, teacher_dtype='bf16')
-    model_bf16 = MODELS.build(cfg_bf16)
+    with torch.no_grad():  # a teacher unlike the student
+        for p in model.teacher.module.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    model_bf16 = MODELS.build(dict(cfg, teacher_dtype='bf16'))
     model_bf16.load_state_dict(model.state_dict())
+    # the reference: a plain fp32 backbone holding the teacher's weights
+    ref = HiViTBackbone(arch=TINY_ARCH, img_size=64).eval()
+    ref.load_state_dict(model.teacher.module.state_dict())
     img = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        want = ref(img)
+        student = model.backbone.eval()(img)
     t32 = model.teacher_targets(img)
     t16 = model_bf16.teacher_targets(img)
-    for a, b in zip(t32, t16):
+    for a, b, w, s in zip(t32, t16, want, student):
         assert a.dtype == torch.float32 and b.dtype == torch.bfloat16
         assert not b.requires_grad
-        torch.testing.assert_close(b.float(), a, atol=0.1, rtol=0.05)
+        a, b = tokens_to_dense(a, (4, 4)), tokens_to_dense(b, (4, 4))
+        torch.testing.assert_close(a, w, atol=1e-5, rtol=1e-5)
+        err = rel_error(b, w)
+        assert 1e-4 < err < 0.02, err  # bf16 rounding, nothing more
+        assert rel_error(s, w) > 0.1  # the student is far off
+    model.train()
     ids_keep, ids_restore, mask = model.random_masking(2, 16, 'cpu')
     losses = model_bf16.forward_mim(img, ids_keep, ids_restore, mask)
     sum(losses.values()).backward()  # student stays fp32 with fp32 grads
@@ -159,6 +206,44 @@ def test_backbone_compiles_without_graph_breaks(masked):
     assert explain.graph_count == 1
 
 
+@pytest.mark.parametrize('masked', [False, True])
+def test_compiled_backbone_gives_the_eager_outputs(masked):
+    """torch.compile (one graph; the aot_eager backend: the graph TorchDynamo
+    and AOTAutograd capture, run without code generation, which keeps this
+    test to seconds on a CPU) gives the eager stage maps and gradients;
+    the inductor backend is compared on a GPU below."""
+    torch._dynamo.reset()
+    bb = HiViTBackbone(arch=TINY_ARCH, img_size=64).eval()
+    img = torch.randn(2, 3, 64, 64)
+    kwargs = dict(ids_keep=torch.rand(2, 16).argsort(1)[:, :4]) \
+        if masked else dict()
+    compiled = torch.compile(bb, backend='aot_eager', fullgraph=True)
+    want = bb(img, **kwargs)
+    got = compiled(img, **kwargs)
+    assert len(got) == 3
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+    g_want = torch.autograd.grad(sum(o.square().sum() for o in want),
+                                 bb.patch_embed.proj.weight)
+    g_got = torch.autograd.grad(sum(o.square().sum() for o in got),
+                                bb.patch_embed.proj.weight)
+    torch.testing.assert_close(g_got, g_want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_gpu_inductor_compiled_backbone_gives_the_eager_outputs():
+    torch._dynamo.reset()
+    bb = HiViTBackbone(arch=TINY_ARCH, img_size=64).cuda().eval()
+    img = torch.randn(2, 3, 64, 64, device='cuda')
+    compiled = torch.compile(bb, fullgraph=True)
+    with torch.no_grad():
+        want = bb(img)
+        got = compiled(img)
+    for g, w in zip(got, want):
+        assert rel_error(g, w) < 1e-2  # (TF32 may differ in the kernels)
+
+
 def test_row_sliced_checkpointing_gives_the_same_gradients():
     torch.manual_seed(0)
     plain = HiViTBlock(16, mlp_ratio=4)
@@ -167,12 +252,49 @@ def test_row_sliced_checkpointing_gives_the_same_gradients():
     cp.mlp_chunk_elems = 64 * 7  # 7 rows per slice, uneven split
     x = torch.randn(2, 5, 4, 4, 16)
     grads = []
+    calls = count_calls(cp, '_forward')
     for blk in (plain, cp):
         xi = x.clone().requires_grad_()
         y = blk(xi)
+        if blk is cp:  # really sliced: 160 rows in 23 slices of <= 7
+            assert len(calls) == 23
+            assert y.grad_fn.next_functions[0][0].name() == 'CatBackward0'
         (y * torch.arange(16.)).square().mean().backward()
         grads.append([xi.grad] + [p.grad for p in blk.parameters()])
-        if blk is cp:  # really sliced: the output is a cat of slices
-            assert y.grad_fn.next_functions[0][0].name() == 'CatBackward0'
+    assert len(calls) == 46  # each slice recomputed once in the backward
     for g, h in zip(*grads):
         torch.testing.assert_close(h, g, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16,
+                                   torch.float16])
+def test_gpu_sdpa_attention_and_backbone_on_cuda(dtype):
+    """The fused attention on CUDA (flash / memory-efficient kernels under
+    autocast) gives the explicit softmax of an fp32 reference; the whole
+    backbone with relative position bias gives the CPU's maps."""
+    tol = 1e-2 if dtype == torch.float32 else 3e-2
+    attn = Attention(64, 4).cuda().eval()
+    x = torch.randn(2, 197, 64, device='cuda')
+    qkv = attn.qkv(x).view(2, 197, 3, 4, 16).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv
+    w = (q * 16**-0.5 @ k.transpose(-2, -1)).softmax(-1)
+    ref = attn.proj((w @ v).transpose(1, 2).reshape(2, 197, 64))
+    with torch.no_grad(), torch.autocast('cuda', dtype=dtype,
+                                         enabled=dtype != torch.float32):
+        got = attn(x)
+    assert rel_error(got, ref.detach()) < tol
+
+    bb = HiViTBackbone(arch=TINY_ARCH, img_size=64, use_rpe=True).eval()
+    img = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        want = bb(img)
+        bb.cuda()
+        with torch.autocast('cuda', dtype=dtype,
+                            enabled=dtype != torch.float32):
+            out = bb(img.cuda())
+    for o, w_ in zip(out, want):
+        assert o.is_cuda
+        # (fp32 on CUDA may run TF32 convolutions and products)
+        assert rel_error(o.cpu(), w_) < tol

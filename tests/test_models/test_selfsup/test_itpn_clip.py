@@ -112,6 +112,71 @@ def test_losses_and_gradients(clip_path):
                for p in teacher.parameters())
 
 
+def smooth_l1_by_hand(pred, tgt):
+    """Smooth-L1 with beta 1, averaged over every element."""
+    d = (pred - tgt).abs()
+    return torch.where(d < 1, 0.5 * d**2, d - 0.5).mean()
+
+
+def layer_norm_by_hand(t, eps=1e-6):
+    mean = t.mean(-1, keepdim=True)
+    var = ((t - mean)**2).mean(-1, keepdim=True)
+    return (t - mean) / torch.sqrt(var + eps)
+
+
+def test_losses_equal_hand_computation(clip_path):
+    """Targets are the CLIP's patch tokens (CLS dropped) of the images
+    normalised with CLIP's own statistics (recomputed here from the raw
+    pixels with a separately loaded CLIP); loss_clip and loss_clip_side
+    are the smooth-L1 over all tokens of the head's prediction against the
+    non-affine LayerNorm-ed targets; loss_mfm_s* the per-level L2 over the
+    masked patches only."""
+    model = MODELS.build(tiny_clip_cfg(clip_path)).eval()
+    raw = batch()
+    data = model.data_preprocessor(raw, True)
+    preds = {}
+
+    def keep(name):
+        def hook(module, args, out):
+            preds.setdefault(name, []).append(out)
+        return hook
+
+    model.head.decoder.register_forward_hook(keep('clip'))
+    model.side_head.decoder.register_forward_hook(keep('side'))
+    for d in model.mfm_head.decoders:
+        d.register_forward_hook(keep('mfm'))
+    losses = model(**data, mode='loss')
+
+    clip = CLIP(E, 64, 1, 64, 16, context_length=8, vocab_size=50,
+                transformer_width=64, transformer_heads=1,
+                transformer_layers=1)
+    clip.load_state_dict(torch.load(clip_path))
+    rgb = raw['inputs'].flip(1).float()  # the pipeline's images are BGR
+    mean = torch.tensor([122.770938, 116.7460125, 104.09373615])
+    std = torch.tensor([68.5005327, 66.6321579, 70.32316305])
+    with torch.no_grad():
+        tokens = clip.visual((rgb - mean.view(1, 3, 1, 1)) /
+                             std.view(1, 3, 1, 1))[0][:, 1:]
+    assert tokens.shape == (2, 16, E)
+    target = layer_norm_by_hand(tokens)
+    for name in ('clip', 'side'):
+        pred, = preds[name]
+        assert pred.shape == (2, 16, E)
+        torch.testing.assert_close(
+            losses[f"loss_{'clip' if name == 'clip' else 'clip_side'}"],
+            smooth_l1_by_hand(pred, target), atol=1e-5, rtol=1e-4)
+    mask = torch.stack([ds.mask for ds in data['data_samples']]).flatten(
+        1).bool()
+    for pred, s in zip(preds['mfm'], (4, 8, 16)):
+        if pred.shape[1] == 16:  # all patches predicted: keep the masked
+            pred = pred[mask]
+        else:  # masked patches only, in patch order
+            pred = pred.reshape(-1, E)
+        err = ((pred - target[mask])**2).mean(-1)
+        torch.testing.assert_close(losses[f'loss_mfm_s{s}'], err.mean(),
+                                   atol=1e-5, rtol=1e-4)
+
+
 def test_teacher_is_frozen_and_not_saved(clip_path):
     model = MODELS.build(tiny_clip_cfg(clip_path)).train()
     assert not model.teacher.training

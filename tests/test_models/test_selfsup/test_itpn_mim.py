@@ -1,9 +1,11 @@
 import pytest
 import torch
-from conftest import ToyImages, tiny_itpn_cfg
+from conftest import TINY_ARCH, ToyImages, tiny_itpn_cfg
 from mmengine.logging import MessageHub
 from mmpretrain.structures import DataSample
 
+from mmitpn.models import HiViTBackbone
+from mmitpn.models.layers import tokens_to_dense
 from mmitpn.registry import MODELS
 
 
@@ -41,7 +43,54 @@ def test_pixel_only_model_has_no_teacher():
     assert MODELS.build(cfg).teacher is None
 
 
+def test_mfm_targets_are_the_teachers_maps_on_the_unmasked_image():
+    """The MFM head gets, per level, the teacher backbone's stage map of
+    the same stride (4, 8, 16) on the whole image, in token layout; here
+    the teacher differs from the student, and the maps are recomputed by a
+    separate backbone holding the teacher's weights."""
+    model = MODELS.build(tiny_itpn_cfg())
+    with torch.no_grad():
+        for p in model.teacher.module.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    data = model.data_preprocessor(batch(), True)
+    img = data['inputs']
+    seen = {}
+    real_loss = model.mfm_head.loss
+
+    def spy(pyramid, ids_restore, targets, mask):
+        seen.update(targets=targets, mask=mask)
+        return real_loss(pyramid, ids_restore, targets, mask)
+
+    model.mfm_head.loss = spy
+    ids_keep, ids_restore, mask = model.random_masking(2, 16, 'cpu')
+    losses = model.forward_mim(img, ids_keep, ids_restore, mask)
+    teacher = HiViTBackbone(arch=TINY_ARCH, img_size=64).eval()
+    teacher.load_state_dict(model.teacher.module.state_dict())
+    student = HiViTBackbone(arch=TINY_ARCH, img_size=64).eval()
+    student.load_state_dict(model.backbone.state_dict())
+    with torch.no_grad():
+        want = teacher(img)
+        not_want = student(img)
+    assert len(seen['targets']) == 3
+    for tgt, t_map, s_map, k in zip(seen['targets'], want, not_want,
+                                    (4, 2, 1)):
+        assert tgt.shape == (2, 16, k, k, t_map.shape[1])
+        # token (n, i, j) is the map's pixel (k (n // 4) + i, k (n % 4) + j)
+        for n, i, j in ((0, 0, 0), (6, k - 1, 0), (15, k - 1, k - 1)):
+            torch.testing.assert_close(
+                tgt[:, n, i, j], t_map[:, :, k * (n // 4) + i,
+                                       k * (n % 4) + j])
+        torch.testing.assert_close(tokens_to_dense(tgt, (4, 4)), t_map)
+        assert not torch.allclose(tokens_to_dense(tgt, (4, 4)), s_map,
+                                  atol=1e-2)
+    assert torch.equal(seen['mask'], mask)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
 def test_explicit_mask_from_data_samples():
+    """A mask in the data samples is used as given: the loss equals the
+    one of the masks built here by hand (visible patches in patch order,
+    then the masked ones) and differs from another mask's."""
     model = MODELS.build(tiny_itpn_cfg(mfm=False))
     data = batch()
     masks = []
@@ -49,14 +98,31 @@ def test_explicit_mask_from_data_samples():
         m = torch.zeros(4, 4, dtype=torch.bool)
         m.view(-1)[torch.randperm(16)[:12]] = True
         ds.set_field(m, 'mask')
-        masks.append(m)
+        masks.append(m.flatten())
     data = model.data_preprocessor(data, True)
-    ids_keep, ids_restore, mask = model.ids_from_mask(torch.stack(masks))
-    assert ids_keep.shape == (2, 4)
+    ids_keep, ids_restore = [], []
+    for m in masks:
+        order = [i for i in range(16) if not m[i]] + \
+            [i for i in range(16) if m[i]]
+        restore = [order.index(i) for i in range(16)]
+        ids_keep.append(order[:4])
+        ids_restore.append(restore)
+    ids_keep, ids_restore = torch.tensor(ids_keep), torch.tensor(ids_restore)
+    mask = torch.stack(masks).float()
     expected = model.forward_mim(data['inputs'], ids_keep, ids_restore,
                                  mask)
+    seen = []
+    real = model.forward_mim
+    model.forward_mim = lambda *args: seen.append(args[1:]) or real(*args)
     got = model(**data, mode='loss')
+    # the backbone keeps exactly the unmasked patches, in patch order
+    assert torch.equal(seen[0][0], ids_keep)
+    assert torch.equal(seen[0][1], ids_restore)
+    assert torch.equal(seen[0][2], mask)
     torch.testing.assert_close(got['loss_pixel'], expected['loss_pixel'])
+    other = model.forward_mim(data['inputs'], ids_keep.flip(0),
+                              ids_restore.flip(0), mask.flip(0))
+    assert not torch.allclose(got['loss_pixel'], other['loss_pixel'])
     bad = [DataSample(), DataSample()]
     bad[0].set_field(torch.zeros(4, 4, dtype=torch.bool), 'mask')
     bad[1].set_field(torch.ones(4, 4, dtype=torch.bool), 'mask')
