@@ -30,8 +30,7 @@ def golden_files():
 
 def config_path(name: str) -> Path:
     """A config of ``configs/`` by its file name, wherever it lives
-    (``configs/itpn/`` now; ``configs/itpn_pretrain/``,
-    ``configs/mask_rcnn/`` ... before the move), so tests survive moves.
+    (today ``configs/itpn/``), so tests survive moves.
 
     Args:
         name (str): File name, e.g. ``'itpn-tiny_pixel-mfm_1xb32-20e_demo.py'``.

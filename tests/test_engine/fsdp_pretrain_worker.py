@@ -27,7 +27,7 @@ from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from mmitpn.utils import close_dist
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs', 'itpn_pretrain',
+CONFIG = osp.join(REPO, 'configs', 'itpn',
                   'itpn-tiny_pixel-mfm_1xb32-200e_demo.py')
 MAX_ITERS = 3
 MOMENTUM = 0.5  # large, so that the teacher visibly moves

@@ -21,7 +21,7 @@ from mmitpn.utils import setup_fsdp
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORKER = HERE / 'fsdp_pretrain_worker.py'
-CONFIG = REPO / 'configs' / 'itpn_pretrain' / \
+CONFIG = REPO / 'configs' / 'itpn' / \
     'itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
 MAX_ITERS = 3
 
