@@ -28,7 +28,7 @@ sys.path.insert(0, REPO)
 from mmitpn.utils import (close_dist, register_host_modules,  # noqa: E402
                           setup_cpu_dist)
 
-CONFIG = osp.join(REPO, 'configs', 'mask_rcnn',
+CONFIG = osp.join(REPO, 'configs', 'itpn',
                   'itpn-tiny_mask-rcnn_1xb4-6e_demo.py')
 MAX_ITERS = 3
 

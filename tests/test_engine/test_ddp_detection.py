@@ -23,7 +23,7 @@ from mmitpn.utils import degrade_sync_bn
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORKER = HERE / 'ddp_detection_worker.py'
-CONFIG = REPO / 'configs' / 'mask_rcnn' / \
+CONFIG = REPO / 'configs' / 'itpn' / \
     'itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
 HEAD_NORMS = ['model.roi_head.bbox_head.norm_cfg',
               'model.roi_head.mask_head.norm_cfg']
