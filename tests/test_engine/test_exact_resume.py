@@ -31,7 +31,7 @@ CASES = {
     'pretrain': ('itpn-tiny_pixel-mfm_1xb32-20e_demo.py', []),
     'mask-rcnn': ('itpn-tiny_mask-rcnn_1xb4-6e_demo.py', [
         'model.backbone.init_cfg=None', 'model.neck.init_cfg=None',
-        'train_cfg.val_interval=100'
+        'train_cfg.val_begin=100'
     ]),
 }
 
