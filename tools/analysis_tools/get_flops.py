@@ -15,8 +15,10 @@ preprocessor:
 - anything else (pre-training models): backbone and pyramid.
 
 The backbone + pyramid part is also reported on its own. FLOPs count one
-multiply-add as one FLOP (fvcore convention); operators the analyser does
-not know (e.g. RoIAlign, NMS) are skipped with a warning.
+multiply-add as one FLOP (fvcore convention), including the two matrix
+products of the fused attention (``scaled_dot_product_attention``, which
+MMEngine's analyser alone skips); operators the analyser does not know
+(e.g. RoIAlign, NMS) are skipped with a warning.
 
 Example::
 
@@ -40,8 +42,11 @@ except ImportError:  # not installed: run from a checkout
         osp.abspath(__file__)))))
     import mmitpn  # noqa: F401
 
-from mmengine.analysis import get_model_complexity_info, parameter_count
-from mmengine.analysis.print_helper import _format_size
+from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
+                               parameter_count)
+from mmengine.analysis.jit_handles import get_shape
+from mmengine.analysis.print_helper import (_format_size,
+                                            complexity_stats_table)
 from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
@@ -85,6 +90,39 @@ class _Call(nn.Module):
 
     def forward(self, x):
         return self._fn(x)
+
+
+def sdpa_flop_jit(inputs, outputs) -> int:
+    """Multiply-adds of ``aten::scaled_dot_product_attention`` (which
+    MMEngine's analyser does not know; HiViT's attention is this one op):
+    ``Q K^T`` and ``attn V``, i.e. ``batch * L * S * (E + Ev)`` for queries
+    ``(..., L, E)``, keys ``(..., S, E)`` and values ``(..., S, Ev)``."""
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = math.prod(q[:-2])
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def complexity(module: nn.Module, x: torch.Tensor,
+               show_table: bool = False) -> dict:
+    """FLOPs (with :func:`sdpa_flop_jit`), parameters and optionally the
+    per-module table of ``module(x)``.
+
+    Args:
+        module (nn.Module): What to analyse.
+        x (torch.Tensor): Its input.
+        show_table (bool): Also make the table. Defaults to False.
+    """
+    flops = FlopAnalyzer(module, (x, )).set_op_handle(
+        'aten::scaled_dot_product_attention', sdpa_flop_jit)
+    total = flops.total()
+    params = parameter_count(module)['']
+    table = ''
+    if show_table:
+        table = '\n' + complexity_stats_table(
+            flops=flops, activations=ActivationAnalyzer(module, (x, )),
+            show_param_shapes=True)
+    return dict(flops=total, flops_str=_format_size(total), params=params,
+                params_str=_format_size(params), out_table=table)
 
 
 def _task(model: nn.Module) -> str:
@@ -191,9 +229,7 @@ def get_flops(cfg: Config, shape: Optional[Sequence[int]] = None,
 
     result = dict(task=task, shape=shape, model_type=type(model).__name__)
     with torch.no_grad():
-        info = get_model_complexity_info(
-            _Call(model, full), inputs=(x, ), show_table=show_table,
-            show_arch=False)
+        info = complexity(_Call(model, full), x, show_table)
         result.update(
             flops=info['flops'],
             flops_str=info['flops_str'],
@@ -203,9 +239,7 @@ def get_flops(cfg: Config, shape: Optional[Sequence[int]] = None,
         bn = nn.ModuleDict({'backbone': model.backbone})
         if getattr(model, 'neck', None) is not None:
             bn['neck'] = model.neck
-        bn_info = get_model_complexity_info(
-            _Call(bn, _backbone_neck(model)), inputs=(x, ),
-            show_table=False, show_arch=False)
+        bn_info = complexity(_Call(bn, _backbone_neck(model)), x)
     bn_params = parameter_count(bn)['']
     result.update(
         backbone_flops=bn_info['flops'],
