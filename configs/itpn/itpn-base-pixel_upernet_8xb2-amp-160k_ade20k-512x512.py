@@ -30,9 +30,12 @@ model = dict(
         _delete_=True,
         type='mmitpn.HiViTBackbone',
         arch='itpn-base',
-        # the crop's 32x32 grid, as officially: the checkpoint's 14x14
-        # position embedding (and rpe tables, if any) are resized on load
+        # the crop's 32x32 grid (rpe tables are made for it and resized on
+        # load), while the position embedding keeps the 14x14 table of
+        # pre-training and is interpolated at every forward, as officially
+        # (seg/backbone/iTPN.py:213-215, 366)
         img_size=crop_size,
+        pos_embed_size=224,
         drop_path_rate=0.1,
         pos_embed_type='learnable',
         rpe_type='swin',

@@ -8,7 +8,8 @@
 #   --cfg-options model.backbone.init_cfg=None model.neck.init_cfg=None
 # SyncBN of the heads is reverted to BN by MMEngine on one process.
 # Unlike the paper recipe it keeps the LayerNorm eps of its pre-training
-# (1e-6) and feeds the pyramid maps alone (no concatenation) to UPerHead.
+# (1e-6), feeds the pyramid maps alone (no concatenation) to UPerHead and
+# resizes the position embedding once, on load.
 _base_ = './itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py'
 pretrained = 'work_dirs/demo/pretrain/epoch_200.pth'
 classes = ('circle', 'square', 'triangle')
@@ -22,6 +23,7 @@ model = dict(
         arch=dict(
             _delete_=True, embed_dims=128, depths=(1, 1, 2), num_heads=4),
         img_size=crop_size,
+        pos_embed_size=None,  # resized once to the crop's grid on load
         norm_eps=1e-6,
         init_cfg=dict(checkpoint=pretrained)),
     neck=dict(

@@ -338,6 +338,11 @@ def test_table_values(row):
     norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
     assert norms and all(m.eps == 1e-5 for m in norms)
 
+    # the position table of the 224 pre-training grid, 14x14, interpolated
+    # to each input (det: img_size=224 in every config; seg/backbone/
+    # iTPN.py:213-215 keeps torch.zeros(1, 196, C) at img_size 512)
+    assert model.backbone.pos_embed.shape[1] == 196
+    assert model.backbone.pos_embed.requires_grad
     # rpe kind: the parameters each stage-3 block has
     attn = model.backbone.stages[2][0].attn
     kinds = {n.split('.')[-1] for n, _ in attn.named_parameters()}
