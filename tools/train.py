@@ -26,7 +26,8 @@ from mmitpn.engine.checkpoint import find_resumable_checkpoint
 from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
                           degrade_sync_bn, register_host_modules, run_tool,
                           seed_augmentation_per_sample, setup_amp,
-                          setup_cpu_dist, setup_fsdp)
+                          setup_cpu_dist, setup_fsdp,
+                          summarize_frozen_parameters)
 
 
 def parse_args():
@@ -143,6 +144,10 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+
+    # one line for the frozen parameters (EMA teacher, fixed position
+    # embeddings) instead of MMEngine's warning per tensor
+    summarize_frozen_parameters(runner)
 
     runner.train()
     close_dist()

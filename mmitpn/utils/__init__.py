@@ -7,6 +7,7 @@
 - :mod:`.tta`: ``--tta``;
 - :mod:`.reproducibility`: exact resume (per-sample, per-step seeds);
 - :mod:`.errors`: one-line causes for the tools;
+- :mod:`.log_filters`: one line for the frozen parameters;
 - :mod:`.device`: what the machine offers.
 """
 from mmitpn.engine.checkpoint import allow_full_checkpoint_load
@@ -15,6 +16,7 @@ from .amp import setup_amp
 from .distributed import (SYNC_BN_TYPES, close_dist, degrade_sync_bn,
                           setup_cpu_dist, setup_fsdp)
 from .errors import run_tool
+from .log_filters import summarize_frozen_parameters
 from .hosts import (FALLBACK_HOST, HOST_SCOPES, get_host_scope,
                     register_host_modules)
 from .reproducibility import seed_augmentation_per_sample

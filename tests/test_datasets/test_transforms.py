@@ -1,0 +1,54 @@
+"""Transforms: per-sample seeds and one-line image errors."""
+import random
+
+import numpy as np
+import pytest
+import torch
+from mmcv.transforms import LoadImageFromFile
+
+from mmitpn.datasets import SeededIndex, SeedAugmentation
+from mmitpn.registry import TRANSFORMS
+
+
+def draws():
+    return (random.random(), float(np.random.rand()),
+            float(torch.rand(1)))
+
+
+def test_seed_augmentation_seeds_every_generator():
+    t = SeedAugmentation()
+    out = t(dict(sample_idx=SeededIndex(3, 1234)))
+    first = draws()
+    assert type(out['sample_idx']) is int and out['sample_idx'] == 3
+    random.seed(1234)
+    np.random.seed(1234)
+    torch.manual_seed(1234)
+    assert first == draws()  # the three generators, seeded with 1234
+    t(dict(sample_idx=SeededIndex(3, 1234)))
+    assert draws() == first
+    t(dict(sample_idx=SeededIndex(3, 99)))
+    assert draws() != first
+
+
+def test_seed_augmentation_without_a_seed_warns_once():
+    SeedAugmentation._warned = False
+    state = np.random.get_state()
+    with pytest.warns(UserWarning, match='not seeded per sample'):
+        SeedAugmentation()(dict(sample_idx=3))
+    assert np.array_equal(np.random.get_state()[1], state[1])
+
+
+def test_mmcv_loader_gives_one_line(tmp_path):
+    """MMCV's own LoadImageFromFile (the name inferencers look for) gives
+    the one-line error once mmitpn is imported."""
+    (tmp_path / 'empty.jpg').write_bytes(b'')
+    with pytest.raises(ValueError, match=r"empty\.jpg' is empty \(0 bytes\)"
+                       r'; replace the file'):
+        LoadImageFromFile()(dict(img_path=str(tmp_path / 'empty.jpg')))
+
+
+def test_checked_loader_passes_arrays_through():
+    load = TRANSFORMS.build(dict(type='mmitpn.CheckedLoadImageFromFile'))
+    img = np.zeros((5, 7, 3), np.uint8)
+    out = load(dict(img=img))
+    assert out['img'] is img and out['img_shape'] == (5, 7)
