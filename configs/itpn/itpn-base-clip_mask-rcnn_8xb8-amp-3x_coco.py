@@ -5,14 +5,6 @@
 # the CLIP pre-training has it: its relative position tables and its mask
 # token are not loaded (the official strict=False load dropped them too).
 _base_ = './itpn-base-pixel_mask-rcnn_8xb8-amp-3x_coco.py'
-pretrained = 'checkpoints/itpn-base_clip_pretrain.pth'
 model = dict(
-    backbone=dict(
-        layer_scale_init_value=0.1,
-        layer_scale_stages=(0, 1, 2),
-        # drop the CLIP checkpoint's Swin tables (official: strict=False)
-        allow_partial_load=tuple(
-            f'stages.2.{j}.attn.relative_position_bias_table'
-            for j in range(24)),
-        init_cfg=dict(checkpoint=pretrained)),
-    neck=dict(init_cfg=dict(checkpoint=pretrained)))
+    backbone={{_base_.itpn_clip_backbone}},
+    neck=dict(init_cfg=dict(checkpoint={{_base_.itpn_clip_pretrained}})))

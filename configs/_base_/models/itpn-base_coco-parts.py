@@ -63,3 +63,15 @@ itpn_cascade_bbox_heads = [
     for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
                  [0.033, 0.033, 0.067, 0.067])
 ]
+# What the official CLIP-B detectors change in the backbone
+# (det/configs/itpn/clip_itpn_base_3x_ld090_dp030.py:23-26,
+# cascade_CLIP_itpn_base_3x.py:23-26): layer scale 0.1 on every block, rpe
+# off although the CLIP pre-training has Swin tables (dropped on load, as
+# the official strict=False load did; its mask token is ignored).
+itpn_clip_pretrained = 'checkpoints/itpn-base_clip_pretrain.pth'
+itpn_clip_backbone = dict(
+    layer_scale_init_value=0.1,
+    layer_scale_stages=(0, 1, 2),
+    allow_partial_load=tuple(
+        f'stages.2.{j}.attn.relative_position_bias_table' for j in range(24)),
+    init_cfg=dict(checkpoint=itpn_clip_pretrained))
