@@ -89,7 +89,7 @@ def setup_amp(cfg: Config) -> str:
             model_type = (cfg.get('model', None) or {}).get('type', 'model')
             raise ValueError(
                 f'--amp on CPU: the {model_type} uses MMCV ops whose CPU '
-                f'kernels take float32 only ({", ".join(ops[:3])}), so '
+                f'kernels take float32 only ({", ".join(ops[:2])}), so '
                 f'bfloat16 autocast fails in them; train it on CPU without '
                 f'--amp (on CUDA GPUs --amp runs float16 AMP).')
     wrapper.setdefault('loss_scale', 'dynamic')

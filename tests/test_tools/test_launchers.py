@@ -7,6 +7,7 @@ The Slurm and torchrun scripts run against stand-ins (an ``srun`` first on
 import os
 import os.path as osp
 import pickle
+import re
 import socket
 import stat
 import subprocess
@@ -424,7 +425,14 @@ class ToyToolsModel(BaseModel):
     def forward(self, inputs, labels=None, mode='tensor'):
         out = self.linear(torch.stack(inputs))
         if mode == 'loss':
-            self.seen_dtype = out.dtype
+            if not getattr(self, 'reported', False):
+                # what the tests assert: the autocast dtype and the rank
+                import torch.distributed as dist
+                rank, world = (dist.get_rank(), dist.get_world_size()) \
+                    if dist.is_initialized() else (0, 1)
+                print(f'TOY dtype={out.dtype} rank={rank} of {world}',
+                      flush=True)
+                self.reported = True
             return dict(loss=nn.functional.cross_entropy(
                 out.float(), torch.stack(labels)))
         if mode == 'predict':
@@ -510,8 +518,11 @@ def test_train_then_test_toy(toy_project, tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     ckpt = work_dir / 'epoch_1.pth'
     assert ckpt.exists()
-    if amp:
+    if amp:  # CPU: bfloat16 autocast in the forward
         assert 'CPUAmpOptimWrapper' in res.stdout
+        assert 'TOY dtype=torch.bfloat16 rank=0 of 1' in res.stdout
+    else:  # CUDA machine: the toy trains in float32 (no --amp)
+        assert 'TOY dtype=torch.float32 rank=0 of 1' in res.stdout
 
     out = tmp_path / 'preds.pkl'
     res = subprocess.run(
@@ -547,6 +558,10 @@ def test_dist_train_toy(toy_project, tmp_path):
         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (work_dir / 'epoch_1.pth').exists()
+    # two processes trained, one per rank
+    out = res.stdout + res.stderr
+    assert 'TOY dtype=torch.float32 rank=0 of 2' in out, out[-3000:]
+    assert 'TOY dtype=torch.float32 rank=1 of 2' in out, out[-3000:]
 
 
 def test_close_dist_waits_for_every_rank_then_destroys(monkeypatch):
@@ -575,3 +590,107 @@ def test_close_dist_on_a_real_group():
         'gloo', store=dist.HashStore(), rank=0, world_size=1)
     distributed.close_dist()
     assert not dist.is_initialized()
+
+
+# ------------------------------------------- refusals and one-line causes
+def test_test_py_refuses_a_checkpoint_that_does_not_fill_the_model(
+        toy_project, tmp_path):
+    """A checkpoint that leaves tensors of the model missing (here the
+    bias) stops tools/test.py with one line and exit 1, without a
+    traceback; --allow-partial reports metrics anyway (the gap logged at
+    WARNING); MMITPN_DEBUG=1 shows the traceback."""
+    config, env = toy_project
+    ckpt = tmp_path / 'partial.pth'
+    torch.save(dict(state_dict={'linear.weight': torch.zeros(2, 4),
+                                'head.fc.weight': torch.zeros(3, 2)}), ckpt)
+
+    def test(*extra, **more_env):
+        return subprocess.run(
+            [sys.executable, osp.join(TOOLS, 'test.py'), str(config),
+             str(ckpt), '--work-dir', str(tmp_path / 'w'), *extra],
+            env=dict(env, **more_env), capture_output=True, text=True,
+            timeout=300, cwd=tmp_path)
+
+    res = test()
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    assert 'Traceback' not in res.stderr, res.stderr[-3000:]
+    errors = [line for line in res.stderr.splitlines()
+              if line.startswith('ERROR:')]
+    assert len(errors) == 1, res.stderr[-3000:]
+    assert re.search(r"ERROR: ValueError: '.*partial\.pth' fills 1 of 2 "
+                     r'tensors of ToyToolsModel: 1 missing \(linear \(1\)\),'
+                     r' 1 unexpected \(head \(1\)\); it is not a checkpoint '
+                     r'of this config .* or pass --allow-partial', errors[0])
+    assert "'count': 8" not in res.stdout  # no metrics reported
+
+    res = test('--allow-partial')
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    out = res.stdout + res.stderr
+    assert re.search(r'WARNING - --allow-partial: .* 1 missing', out)
+    assert 'missing     linear.bias' in out
+    assert 'count: 8' in out  # the metric
+
+    res = test(MMITPN_DEBUG='1')
+    assert res.returncode == 1
+    assert 'Traceback' in res.stderr and 'fills 1 of 2' in res.stderr
+
+
+def test_amp_on_cpu_refuses_mmcv_ops(no_cuda):
+    """Mask R-CNN's NMS / RoIAlign have float32-only CPU kernels: --amp on
+    CPU stops with one line (it crashed in mmcv's NMS before)."""
+    from conftest import config_path
+    cfg = Config.fromfile(
+        str(config_path('itpn-tiny_mask-rcnn_1xb4-6e_demo.py')))
+    with pytest.raises(ValueError) as err:
+        setup_amp(cfg)
+    msg = str(err.value)
+    assert '\n' not in msg
+    assert re.search(r'--amp on CPU: the MaskRCNN uses MMCV ops whose CPU '
+                     r'kernels take float32 only \(model\.rpn_head, '
+                     r'model\.roi_head\).*without --amp', msg), msg
+    # a model without them still gets bfloat16 autocast
+    cfg = Config(dict(model=dict(type='ImageClassifier'),
+                      optim_wrapper=dict(type='OptimWrapper')))
+    with pytest.warns(UserWarning):
+        assert setup_amp(cfg) == 'CPUAmpOptimWrapper'
+
+
+def test_tta_refuses_mask_heads():
+    """mmdet's DetTTAModel refuses instance masks: --tta names the mask
+    head instead of failing inside mmdet."""
+    from conftest import config_path
+    cfg = Config.fromfile(
+        str(config_path('itpn-tiny_mask-rcnn_1xb4-6e_demo.py')))
+    with pytest.raises(ValueError) as err:
+        setup_tta(cfg, 'mmdet')
+    msg = str(err.value)
+    assert '\n' not in msg
+    assert re.search(r"--tta: mmdet's DetTTAModel merges boxes only .* "
+                     r'mask head \(model\.roi_head\.mask_head\); test '
+                     r'without --tta', msg), msg
+    # a box-only detector gets the flip TTA
+    cfg.model.roi_head.mask_head = None
+    with pytest.warns(UserWarning):
+        setup_tta(cfg, 'mmdet')
+    assert cfg.model.type == 'DetTTAModel'
+
+
+def test_train_py_one_line_cause_for_bad_data(toy_project, tmp_path):
+    """mmitpn's own errors print one line (no traceback) in the tools."""
+    config, env = toy_project
+    cfg = tmp_path / 'bad_data.py'
+    cfg.write_text(TOY_CONFIG + textwrap.dedent('''
+        train_dataloader['dataset'] = dict(
+            type='CocoDataset', data_root='nowhere/',
+            ann_file='annotations/train.json', pipeline=[])
+        '''))
+    res = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'train.py'), str(cfg),
+         '--work-dir', str(tmp_path / 'w')],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 1
+    assert 'Traceback' not in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        "ERROR: FileNotFoundError: COCO annotation file "
+        "'nowhere/annotations/train.json' does not exist; fix data_root / "
+        "ann_file. (set MMITPN_DEBUG=1 for the traceback)")
