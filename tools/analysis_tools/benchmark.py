@@ -5,7 +5,8 @@
         [--dtype fp32|bf16] [--threads N] [--device cpu|cuda] \
         [--repeat N] [--warmup N] [--heavy-repeat N] [--json out.json] \
         [--quick] [--compile] [--teacher-dtype fp32|bf16] [--no-memory] \
-        [--in-process] [--profile] [--markdown docs/benchmark.md]
+        [--in-process] [--profile] [--markdown docs/benchmark.md] \
+        [--markdown-tag TAG]
 
 Both sides are built with the same architecture, mmpretrain's weights are
 copied into mmitpn (:func:`map_mmpretrain_to_mmitpn`) and the outputs are
@@ -26,7 +27,11 @@ test, not a measurement):
   backward, AdamW) and inference (stage-3 map).
 - ``b``: iTPN-B pixel pre-training step (mask 0.75) of both; mmitpn's
   pixel + MFM step (EMA teacher on the unmasked image, teacher update
-  included) against mmpretrain's pixel step.
+  included) against mmpretrain's pixel step; the teacher's forward alone,
+  run as inside the step (same autocast, same ``teacher_dtype``). In lower
+  precision (``--dtype bf16`` or ``--teacher-dtype bf16``) also the fp32
+  teacher forward, and a note of how far the teacher's LayerNorm-ed
+  targets are from the fp32 ones.
 - ``c``: backbone + pyramid (the three pyramid levels as dense NCHW maps,
   what a detector consumes) at 1024x1024 (batch 1) and 800x1344
   (batch 2): inference; training step at 1024x1024 with and without
@@ -85,6 +90,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
+import torch.nn.functional as F
 from mmengine.logging import MessageHub, MMLogger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -537,6 +543,26 @@ def case_a(a, dev, autocast, opts):
     return entries, notes
 
 
+def teacher_fwd(model, img: torch.Tensor, autocast,
+                fp32: bool = False) -> Callable:
+    """The MFM teacher's forward on ``img`` as the pre-training step runs
+    it (inside the step's autocast, in the model's ``teacher_dtype``), or
+    with ``fp32`` in full precision whatever ``teacher_dtype`` and
+    ``autocast`` are."""
+
+    def fn():
+        saved = model.teacher_dtype
+        if fp32:
+            model.teacher_dtype = None
+        try:
+            with nullcontext() if fp32 else autocast():
+                return model.teacher_targets(img)
+        finally:
+            model.teacher_dtype = saved
+
+    return fn
+
+
 def case_b(a, dev, autocast, opts):
     """Pre-training steps: mmpretrain's iTPN pixel model, mmitpn's pixel
     model and mmitpn's pixel + MFM model, on the same images and masks.
@@ -585,6 +611,24 @@ def case_b(a, dev, autocast, opts):
         mfm_step()
         mfm.teacher.update_parameters(mfm.backbone)
 
+    low_precision = opts.teacher_dtype != 'fp32' or opts.low_precision
+    if low_precision:
+        # what the lower precision does to the MFM targets (after the
+        # head's LayerNorm, what the loss compares against)
+        with torch.no_grad():
+            t_low = teacher_fwd(mfm, img, autocast)()
+            t_fp32 = teacher_fwd(mfm, img, nullcontext, fp32=True)()
+        diffs = [(F.layer_norm(lo.float(), lo.shape[-1:], eps=1e-6) -
+                  F.layer_norm(hi, hi.shape[-1:], eps=1e-6))
+                 for lo, hi in zip(t_low, t_fp32)]
+        notes.append(
+            'b: MFM targets (LayerNorm-ed) of the teacher as timed here '
+            'against an fp32 teacher, strides 4 / 8 / 16: max abs diff ' +
+            ' / '.join(f'{float(d.abs().max()):.3f}' for d in diffs) +
+            ', RMS diff ' + ' / '.join(
+                f'{float(d.square().mean().sqrt()):.4f}' for d in diffs) +
+            ' (the targets have unit RMS)')
+
     tag = 'iTPN-B 224 b8' if not opts.quick else f'tiny {S} b{B}'
     ref_loss_fn = lambda: ref.loss(img, [])['loss']  # noqa: E731
     entries = [
@@ -596,9 +640,17 @@ def case_b(a, dev, autocast, opts):
               (f' ({opts.teacher_dtype} teacher)'
                if opts.teacher_dtype != 'fp32' else ''), mfm_step_and_ema,
               'mmpretrain'),
-        Entry(f'b {tag} pixel step', 'mmitpn teacher fwd only',
-              lambda: mfm.teacher_targets(img), 'mmpretrain'),
+        # the teacher exactly as inside the MFM step: under the run's
+        # autocast (--dtype) and in teacher_dtype
+        Entry(f'b {tag} pixel step', 'mmitpn teacher fwd only' +
+              (' (bf16)' if low_precision else ''),
+              teacher_fwd(mfm, img, autocast), 'mmpretrain'),
     ]
+    if low_precision:
+        entries.append(Entry(f'b {tag} pixel step',
+                             'mmitpn teacher fwd only (fp32)',
+                             teacher_fwd(mfm, img, nullcontext, fp32=True),
+                             'mmpretrain'))
     notes.append('b: "mmitpn pixel+MFM" = pixel + 3 MFM losses + EMA teacher '
                  'forward on the unmasked image + teacher update, against '
                  "mmpretrain's pixel-only step")
@@ -804,7 +856,8 @@ def format_markdown(result: dict) -> str:
     env = result['env']
     lines = [
         f"Command: `{env['command']}`", '',
-        f"Machine: {env['device']} ({env['cpu']}, {env['cores']} cores), "
+        f"Machine: {env['device']} ({env['cpu']}, {env['cores']} cores, "
+        f"ISA flags: {' '.join(env.get('cpu_isa') or ['n/a'])}), "
         f"{env['threads']} threads, dtype {env['dtype']}, torch "
         f"{env['torch']}, mmpretrain {env['mmpretrain']}; "
         f"{env['repeat']} timed rounds ({env['heavy_repeat']} for case c), "
@@ -830,18 +883,31 @@ def format_markdown(result: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def write_markdown(path: str, result: dict) -> None:
+def markers(tag: str = ''):
+    """The begin / end marker lines of a Markdown table (``tag`` names one
+    of several tables in a file; '' is :data:`MD_BEGIN` / :data:`MD_END`).
+    """
+    if not tag:
+        return MD_BEGIN, MD_END
+    return f'<!-- benchmark:{tag}:begin -->', f'<!-- benchmark:{tag}:end -->'
+
+
+def write_markdown(path: str, result: dict, tag: str = '') -> None:
     """Put :func:`format_markdown` into ``path``, between the marker lines
-    when the file has them."""
+    of ``tag`` (see :func:`markers`) when the file has them, else appended
+    to the file with new markers (the file is created if absent)."""
     body = format_markdown(result)
+    begin, end = markers(tag)
     p = Path(path)
     text = p.read_text() if p.is_file() else ''
-    if MD_BEGIN in text and MD_END in text:
-        head, rest = text.split(MD_BEGIN, 1)
-        tail = rest.split(MD_END, 1)[1]
-        text = f'{head}{MD_BEGIN}\n{body}{MD_END}{tail}'
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        text = f'{head}{begin}\n{body}{end}{tail}'
+    elif text:
+        text = f'{text.rstrip()}\n\n{begin}\n{body}{end}\n'
     else:
-        text = f'# mmitpn benchmark\n\n{MD_BEGIN}\n{body}{MD_END}\n'
+        text = f'# mmitpn benchmark\n\n{begin}\n{body}{end}\n'
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text)
 
@@ -856,6 +922,30 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+#: CPU instruction-set flags that decide fp32 / bf16 matrix-product speed
+ISA_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16',
+             'avx_vnni', 'amx_tile', 'amx_bf16', 'amx_int8')
+
+
+def cpu_isa(path: str = '/proc/cpuinfo') -> Optional[List[str]]:
+    """Which of :data:`ISA_FLAGS` the CPU reports (Linux; None elsewhere):
+    ``avx512_bf16`` and ``amx_bf16`` are the CPU's bf16 dot-product and
+    matrix instructions, which bf16 autocast on a CPU relies on for speed.
+
+    Args:
+        path (str): The cpuinfo file. Defaults to ``/proc/cpuinfo``.
+    """
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith('flags'):
+                    have = set(line.split(':', 1)[1].split())
+                    return [x for x in ISA_FLAGS if x in have]
+    except OSError:
+        pass
+    return None
 
 
 def load_avg() -> Optional[List[float]]:
@@ -889,6 +979,11 @@ def parse_args(argv=None):
                    'between the lines "%s" and "%s" if it has them (the '
                    'rest of the file is kept), else as the whole file' %
                    (MD_BEGIN, MD_END))
+    p.add_argument('--markdown-tag', default='',
+                   help='with --markdown: write between the lines '
+                   '"<!-- benchmark:TAG:begin -->" and '
+                   '"<!-- benchmark:TAG:end -->" instead (several tables '
+                   'in one file)')
     p.add_argument('--quick', action='store_true',
                    help='tiny architecture and images, 1 round: a smoke '
                    'test of the tool, not a measurement')
@@ -900,9 +995,9 @@ def parse_args(argv=None):
                    'doubles as warm-up)')
     p.add_argument('--teacher-dtype', choices=('fp32', 'bf16'),
                    default='fp32',
-                   help="ITPNMIM's teacher_dtype in the pixel+MFM step "
-                   '(bf16 helps on GPUs, not on CPUs without bf16 '
-                   'instructions)')
+                   help="ITPNMIM's teacher_dtype in the pixel+MFM step; "
+                   'with bf16 the fp32 teacher forward is timed too and '
+                   'the targets of both are compared')
     p.add_argument('--profile', action='store_true',
                    help='after timing, profile one call of each entry and '
                    'report the share of its time in matrix products '
@@ -929,6 +1024,7 @@ class Options:
         self.compile = args.compile
         self.heavy_repeat = max(1, args.heavy_repeat)
         self.teacher_dtype = args.teacher_dtype
+        self.low_precision = args.dtype != 'fp32'
 
     def compile_fn(self, fn):
         """``torch.compile(fn)`` with ``--compile``, else ``fn``."""
@@ -972,7 +1068,7 @@ def main(argv=None) -> dict:
     env = dict(
         torch=torch.__version__, mmpretrain=mmpretrain.__version__,
         device=str(dev) if dev.type == 'cpu' else torch.cuda.get_device_name(
-            dev), cpu=cpu_name(), cores=os.cpu_count(),
+            dev), cpu=cpu_name(), cpu_isa=cpu_isa(), cores=os.cpu_count(),
         threads=torch.get_num_threads(), dtype=args.dtype, repeat=repeat,
         warmup=warmup, heavy_repeat=opts.heavy_repeat, quick=args.quick,
         compile=args.compile, teacher_dtype=args.teacher_dtype,
@@ -1031,7 +1127,7 @@ def main(argv=None) -> dict:
         with open(args.json, 'w') as f:
             json.dump(result, f, indent=1)
     if args.markdown:
-        write_markdown(args.markdown, result)
+        write_markdown(args.markdown, result, args.markdown_tag)
     return result
 
 
