@@ -391,8 +391,8 @@ def test_table_values(row):
         warmup, poly = cfg.param_scheduler
         assert (warmup.type, warmup.start_factor, warmup.end) == (
             'LinearLR', 1e-6, 1500)
-        assert (poly.type, poly.power, poly.eta_min, poly.end) == (
-            'PolyLR', 1.0, 0.0, 160000)
+        assert (poly.type, poly.power, poly.eta_min, poly.begin,
+                poly.end) == ('PolyLR', 1.0, 0.0, 1500, 160000)
         assert cfg.train_dataloader.batch_size == 2  # 8 GPUs x 2
         assert cfg.model.test_cfg == dict(
             mode='slide', crop_size=(512, 512), stride=(341, 341))
