@@ -63,8 +63,9 @@ optim_wrapper = dict(
         weight_decay=0.05),
     paramwise_cfg=dict(
         layer_decay_rate=0.60, layer_decay_rule='official_in1k'))
-# the cosine runs to the last epoch of train_cfg (its `end` is left to the
-# runner), so a config with another length changes max_epochs only
+# The cosine runs to the last epoch of train_cfg (its `end` is left to the
+# runner). Its floor is min_lr 5e-6 times each group's lr scale, as the
+# official lr_sched.py scales it: eta_min_ratio = 5e-6 / lr.
 param_scheduler = [
     dict(
         type='LinearLR',
@@ -75,7 +76,7 @@ param_scheduler = [
         convert_to_iter_based=True),
     dict(
         type='CosineAnnealingLR',
-        eta_min=5e-6,
+        eta_min_ratio=5e-6 / (4e-4 * 1024 / 256),
         by_epoch=True,
         begin=5,
         convert_to_iter_based=True)

@@ -14,4 +14,20 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3 * 1024 / 256),
     paramwise_cfg=dict(layer_decay_rate=0.55))
+# the cosine's floor follows the lr: min_lr 5e-6 / lr
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min_ratio=5e-6 / (1e-3 * 1024 / 256),
+        by_epoch=True,
+        begin=5,
+        convert_to_iter_based=True)
+]
 train_cfg = dict(max_epochs=50)

@@ -396,3 +396,86 @@ def test_table_values(row):
         assert cfg.train_dataloader.batch_size == 2  # 8 GPUs x 2
         assert cfg.model.test_cfg == dict(
             mode='slide', crop_size=(512, 512), stride=(341, 341))
+
+
+# ------------------------------------------------ ImageNet-1K fine-tuning
+# itpn_pixel/FINETUNE.md (B: --epochs 100 --blr 4e-4 --layer_decay 0.60
+# --drop_path 0.15; L: --epochs 50 --blr 1e-3 --layer_decay 0.55
+# --drop_path 0.2; both batch 32 x 32 GPUs), main_finetune.py defaults
+# (min_lr 5e-6 at line 79, warmup 5 at 82), itpn_base: rpe=True
+# (models/models_itpn.py:414-417)
+IN1K = {
+    'itpn-base-pixel_8xb128-coslr-100e_in1k.py': dict(
+        depths=B, blr=4e-4, rate=0.60, dp=0.15, epochs=100),
+    'itpn-large-pixel_8xb128-coslr-50e_in1k.py': dict(
+        depths=L, blr=1e-3, rate=0.55, dp=0.2, epochs=50),
+}
+
+
+def in1k_layer_id(name, num_layers, main_block):
+    # itpn_pixel/util/lr_decay.py:68-84 (names of the classifier itself)
+    if '0' <= name[0] <= '9':
+        name = name[2:]
+    if name in ['cls_token', 'pos_embed', 'absolute_pos_embed']:
+        return 0
+    elif name.startswith('patch_embed'):
+        return 0
+    elif name.startswith('blocks'):
+        i = int(name.split('.')[1])
+        while i >= 0:
+            try:
+                return main_block.index(i) + 1
+            except ValueError:
+                i = i - 1
+        return 0
+    return num_layers
+
+
+@pytest.mark.parametrize('name', list(IN1K), ids=lambda n: n[:-3])
+def test_imagenet_fine_tuning(name):
+    cfg, exp = load(name), IN1K[name]
+    with no_init():
+        model = nn.Module()
+        backbone = cfg.model.backbone.copy()
+        backbone.pop('init_cfg')
+        from mmitpn.registry import MODELS
+        model.backbone = MODELS.build(backbone)
+        model.head = nn.Linear(4, 2)
+    optim_cfg = cfg.optim_wrapper.copy()
+    optim_cfg.type = 'OptimWrapper'
+    optim_cfg.pop('loss_scale')
+    wrapper = build_optim_wrapper(model, optim_cfg)
+    lr = cfg.optim_wrapper.optimizer.lr
+    assert lr == exp['blr'] * 1024 / 256
+    assert cfg.train_dataloader.batch_size * 8 == 1024
+    assert cfg.model.backbone.drop_path_rate == exp['dp']
+    assert cfg.model.backbone.rpe_type == 'swin'
+    assert cfg.train_cfg.max_epochs == exp['epochs']
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.end == cosine.begin == 5
+    assert cosine.eta_min_ratio * lr == pytest.approx(5e-6, rel=1e-12)
+
+    # lr_decay.py:23-29: merges are not main blocks
+    official = [('merge' if i in (exp['depths'][0],
+                                  sum(exp['depths'][:2]) + 1) else 'block')
+                for i in range(sum(exp['depths']) + 2)]
+    main_block = [i for i, kind in enumerate(official) if kind == 'block']
+    num_layers = len(main_block) + 1
+    layer_decay = exp['rate']**(13 / num_layers)
+    layer_scales = [layer_decay**(num_layers - i)
+                    for i in range(num_layers + 1)]
+    # the classifier's names: the backbone's without 'backbone.'
+    table = {k[len('backbone.'):]: v[len('backbone.'):]
+             for k, v in official_prefixes(exp['depths']).items()
+             if k.startswith('backbone.')}
+    group_of = {id(p): g for g in wrapper.optimizer.param_groups
+                for p in g['params']}
+    for ours, p in model.named_parameters():
+        theirs = to_official(ours[len('backbone.'):], table) \
+            if ours.startswith('backbone.') else ours
+        scale = layer_scales[in1k_layer_id(theirs, num_layers, main_block)]
+        no_decay = (p.ndim == 1 or theirs in {'absolute_pos_embed'}
+                    or theirs.endswith('.relative_position_bias_table'))
+        g = group_of[id(p)]
+        assert abs(g['lr'] / lr - scale) / scale < 1e-6, (ours, theirs)
+        assert g['weight_decay'] == (0. if no_decay else 0.05), ours
