@@ -62,7 +62,8 @@ TASKS = {
             {'bbox_mAP': 'coco/bbox_mAP', 'segm_mAP': 'coco/segm_mAP'},
             'Mask R-CNN on the embedded COCO-format set (val split)'),
     'seg': ('itpn-tiny_upernet_1xb4-2k_demo.py', {'mIoU': 'mIoU'},
-            'UPerNet on the embedded ADE20K-style set (validation split)'),
+            'UPerNet on the embedded ADE20K-style set (validation split; mIoU '
+            'in %, as mmseg reports it)'),
 }
 # pre-training kind: (options on top of the demo's config, label)
 PRETRAINS = {
@@ -560,7 +561,10 @@ def render(results, doc):
             'No complete run has been made; this page holds no numbers. '
             'Regenerate it with (three seeds, variants a-d; add `--tasks '
             'det,seg` for UPerNet as well):', '',
-            f'    python {TOOL} --seeds 0 1 2', ''
+            f'    python {TOOL} --seeds 0 1 2', '',
+            'The same command continues an interrupted run. Every finished '
+            'run goes into `work_dirs/ablation/ablation.json` (`--out`); '
+            f'`python {TOOL} --render-only` renders this page from it.', ''
         ]
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text('\n'.join(lines))
