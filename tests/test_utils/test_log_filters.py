@@ -39,3 +39,23 @@ def test_frozen_parameters_one_line():
               logger=logger, level=logging.WARNING)
     assert [r.getMessage() for r in records] == [
         'other.weight is skipped since its requires_grad=False']
+
+
+def test_model_not_built_yet_gets_one_generic_line():
+    """FlexibleRunner (FSDP) builds its model in train(): the first
+    warning becomes one INFO line, the others are dropped."""
+    logger = MMLogger.get_instance('test_model_not_built_yet')
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger.addHandler(Keep(level=logging.DEBUG))
+    assert summarize_frozen_parameters(
+        SimpleNamespace(model=dict(type='X'), logger=logger)) == []
+    for name in ('teacher.a', 'teacher.b', 'backbone.pos_embed'):
+        print_log(f'{name} is skipped since its requires_grad=False',
+                  logger=logger, level=logging.WARNING)
+    assert len(records) == 1 and records[0].levelno == logging.INFO
+    assert 'are not optimised' in records[0].getMessage()
