@@ -220,6 +220,21 @@ def test_cut_down_run_end_to_end_and_resume(tmp_path, demo_data,
     assert json.loads(out.read_text()) == results
     assert doc.read_text() == page
 
+    # a fine-tune whose training finished but whose result was not
+    # recorded (killed during the evaluation) is only evaluated
+    commands.clear()
+    monkeypatch.setattr(abl, 'run', recording_run)
+    results['runs'] = [r for r in results['runs']
+                       if (r['stage'], r['variant']) != ('det', 'd')]
+    out.write_text(json.dumps(results))
+    abl.main(argv)
+    assert [c[1] for c in commands] == ['tools/test.py']
+    assert commands[0][2:4] == [
+        abl.find_config(abl.TASKS['det'][0]),
+        str(work / 'seed3' / 'det_d' / 'epoch_1.pth')]
+    assert ('det', 'd') in {(r['stage'], r['variant'])
+                           for r in json.loads(out.read_text())['runs']}
+
     # other options on the same JSON are refused, naming the fix
     with pytest.raises(SystemExit, match='another --work-dir / --out'):
         abl.main(argv[:-1])
