@@ -194,7 +194,7 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         logger = MMLogger.get_current_instance()
         lines = [f'Layer-wise lr decay {rate} ({rule} rule): '
                  f'{len(groups)} groups',
-                 f'{"layer":>5} {"lr scale":>10} {"wd":>8} {"params":>7}  '
+                 f'{"depth":>5} {"lr scale":>10} {"wd":>8} {"params":>7}  '
                  f'first parameter']
         for g in groups:
             wd = g.get('weight_decay')

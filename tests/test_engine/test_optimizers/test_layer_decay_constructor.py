@@ -176,3 +176,26 @@ def test_weight_decay_defaults_to_the_optimizers_own(rule):
 def test_bad_paramwise_cfg(paramwise, message):
     with pytest.raises(ValueError, match=message):
         build(dict(layer_decay_rate=0.9, **paramwise))
+
+
+def test_groups_are_logged(tmp_path):
+    """The README's claim: the constructor prints its groups (depth, lr
+    scale, weight decay, count, first parameter)."""
+    import uuid
+
+    from mmengine.logging import MMLogger
+    log_file = tmp_path / 'groups.log'
+    logger = MMLogger.get_instance(
+        f'ld-{uuid.uuid4().hex}', log_file=str(log_file))
+    build(dict(layer_decay_rate=RATE, layer_decay_rule='official_coco',
+               num_layers=4))
+    for h in logger.handlers:
+        h.flush()
+    out = log_file.read_text()
+    assert 'Layer-wise lr decay 0.5 (official_coco rule)' in out
+    lines = [line.split() for line in out.splitlines()]
+    # depth 6 (the last stage-3 block): lr scale 2 = 0.5 ** -1, decayed
+    assert ['6', '2', '0.05', '5', 'backbone.stages.2.1.attn.'
+            'relative_position_bias_table'] in lines
+    assert ['0', '0.03125', '0.05', '1',
+            'backbone.patch_embed.proj.weight'] in lines
