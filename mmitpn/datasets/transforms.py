@@ -88,7 +88,8 @@ class CheckedLoadImageFromFile(_MMCVLoadImageFromFile):
             results['img_shape'] = img.shape[:2]
             results['ori_shape'] = img.shape[:2]
             return results
-        return _checked_load(_MMCVLoadImageFromFile.transform)(self, results)
+        use_checked_image_loading()  # MMCV's transform, checked once
+        return super().transform(results)
 
 
 @TRANSFORMS.register_module()

@@ -1,5 +1,6 @@
 """Transforms: per-sample seeds and one-line image errors."""
 import random
+import re
 
 import numpy as np
 import pytest
@@ -52,3 +53,13 @@ def test_checked_loader_passes_arrays_through():
     img = np.zeros((5, 7, 3), np.uint8)
     out = load(dict(img=img))
     assert out['img'] is img and out['img_shape'] == (5, 7)
+
+
+def test_checked_loader_names_the_decoder_error(tmp_path):
+    (tmp_path / 'corrupt.jpg').write_bytes(b'\xff\xd8\xff not a jpeg')
+    load = TRANSFORMS.build(dict(type='mmitpn.CheckedLoadImageFromFile'))
+    with pytest.raises(ValueError) as err:
+        load(dict(img_path=str(tmp_path / 'corrupt.jpg')))
+    # the decoder's own error type, not a wrapped ValueError
+    assert re.search(r"corrupt\.jpg' cannot be decoded as an image "
+                     r'\((?!ValueError)\w+\)', str(err.value)), err.value
