@@ -1,5 +1,6 @@
 # Paper row: Mask R-CNN 3x, iTPN-B pixel pre-training, 54.0 box / 47.4 mask
-# AP. The official recipe of det/configs/itpn/pixel_itpn_base_3x_ld090_dp030.py:
+# AP. The official recipe of
+# det/configs/itpn/pixel_itpn_base_3x_ld090_dp030.py:
 # drop path 0.3, lr 1.5e-4, layer decay 0.90 (num_layers 30). That file
 # keeps the 1x schedule of its base (12 epochs, steps 9, 11): a slip, the
 # paper's row is 3x, so this config runs 36 epochs with steps 27, 33 as the

@@ -1,5 +1,6 @@
 # Paper row: Mask R-CNN 1x, iTPN-L CLIP pre-training, 55.2 box / 48.2 mask
-# AP. The official recipe of det/configs/itpn/clip_itpn_large_1x_ld095_dp020.py:
+# AP. The official recipe of
+# det/configs/itpn/clip_itpn_large_1x_ld095_dp020.py:
 # iTPN-L (768 wide, 2 + 2 MLP and 40 attention blocks), drop path 0.2,
 # lr 2e-4, layer decay 0.95 (official COCO rule, num_layers 44), 12 epochs,
 # layer scale 0.1 on every backbone block, and ViTDet's decomposed relative

@@ -37,73 +37,163 @@ ROWS = {
     # det/configs/itpn/pixel_itpn_base_1x_ld090_dp005.py: fpn_depth 20,
     # drop_path_rate 27, rpe 29, lr 143, num_layers / rate 148-149,
     # lr_config step 155, max_epochs 156
-    'itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py': dict(
-        host='coco', depths=B, dp=0.05, lr=2e-4, num_layers=30, rate=0.90,
-        epochs=12, steps=[9, 11], fpn_depth=1, rpe=None, layer_scale=0.,
-        detector='MaskRCNN'),
+    'itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py':
+    dict(host='coco',
+         depths=B,
+         dp=0.05,
+         lr=2e-4,
+         num_layers=30,
+         rate=0.90,
+         epochs=12,
+         steps=[9, 11],
+         fpn_depth=1,
+         rpe=None,
+         layer_scale=0.,
+         detector='MaskRCNN'),
     # det/configs/itpn/pixel_itpn_base_3x_ld090_dp030.py: dp 27 (0.3), lr
     # 143 (0.00015), 148-149; its 155-156 keep 12 epochs (steps 9, 11), a
     # slip of a 3x row: the 3x schedule of the other official 3x files
     # (clip_itpn_base_3x_ld090_dp030.py:152-153) is used
-    'itpn-base-pixel_mask-rcnn_8xb8-amp-3x_coco.py': dict(
-        host='coco', depths=B, dp=0.3, lr=1.5e-4, num_layers=30, rate=0.90,
-        epochs=36, steps=[27, 33], fpn_depth=1, rpe=None, layer_scale=0.,
-        detector='MaskRCNN'),
+    'itpn-base-pixel_mask-rcnn_8xb8-amp-3x_coco.py':
+    dict(host='coco',
+         depths=B,
+         dp=0.3,
+         lr=1.5e-4,
+         num_layers=30,
+         rate=0.90,
+         epochs=36,
+         steps=[27, 33],
+         fpn_depth=1,
+         rpe=None,
+         layer_scale=0.,
+         detector='MaskRCNN'),
     # det/configs/itpn/clip_itpn_base_3x_ld090_dp030.py: fpn_depth 21,
     # dp 23, rpe=False 25, init_values 26, lr 140, 145-146, 152-153
-    'itpn-base-clip_mask-rcnn_8xb8-amp-3x_coco.py': dict(
-        host='coco', depths=B, dp=0.3, lr=1.5e-4, num_layers=30, rate=0.90,
-        epochs=36, steps=[27, 33], fpn_depth=1, rpe=None, layer_scale=0.1,
-        detector='MaskRCNN'),
+    'itpn-base-clip_mask-rcnn_8xb8-amp-3x_coco.py':
+    dict(host='coco',
+         depths=B,
+         dp=0.3,
+         lr=1.5e-4,
+         num_layers=30,
+         rate=0.90,
+         epochs=36,
+         steps=[27, 33],
+         fpn_depth=1,
+         rpe=None,
+         layer_scale=0.1,
+         detector='MaskRCNN'),
     # det/configs/itpn/clip_itpn_large_1x_ld095_dp020.py: embed_dim 15,
     # depth 18, fpn_depth 21, dp 23, rpe=True 25 (iTPN_CLIP.py:71-74:
     # decomposed rel_pos_h / rel_pos_w), init_values 26, lr 140, 145-146,
     # 152-153
-    'itpn-large-clip_mask-rcnn_8xb8-amp-1x_coco.py': dict(
-        host='coco', depths=L, dp=0.2, lr=2e-4, num_layers=44, rate=0.95,
-        epochs=12, steps=[9, 11], fpn_depth=1, rpe='decomposed',
-        layer_scale=0.1, detector='MaskRCNN'),
+    'itpn-large-clip_mask-rcnn_8xb8-amp-1x_coco.py':
+    dict(host='coco',
+         depths=L,
+         dp=0.2,
+         lr=2e-4,
+         num_layers=44,
+         rate=0.95,
+         epochs=12,
+         steps=[9, 11],
+         fpn_depth=1,
+         rpe='decomposed',
+         layer_scale=0.1,
+         detector='MaskRCNN'),
     # det/configs/itpn/cascade_pixel_itpn_base_3x.py: fpn_depth 21, dp 28,
     # rpe 29, lr 148, 153-154, 160-161
-    'itpn-base-pixel_cascade-mask-rcnn_8xb8-amp-3x_coco.py': dict(
-        host='coco', depths=B, dp=0.2, lr=1e-4, num_layers=30, rate=0.90,
-        epochs=36, steps=[27, 33], fpn_depth=1, rpe=None, layer_scale=0.,
-        detector='CascadeRCNN'),
+    'itpn-base-pixel_cascade-mask-rcnn_8xb8-amp-3x_coco.py':
+    dict(host='coco',
+         depths=B,
+         dp=0.2,
+         lr=1e-4,
+         num_layers=30,
+         rate=0.90,
+         epochs=36,
+         steps=[27, 33],
+         fpn_depth=1,
+         rpe=None,
+         layer_scale=0.,
+         detector='CascadeRCNN'),
     # det/configs/itpn/cascade_CLIP_itpn_base_3x.py: type 10, fpn_depth 21,
     # dp 23, rpe 25, init_values 26, lr 140, 145-146, 152-153
-    'itpn-base-clip_cascade-mask-rcnn_8xb8-amp-3x_coco.py': dict(
-        host='coco', depths=B, dp=0.2, lr=1e-4, num_layers=30, rate=0.90,
-        epochs=36, steps=[27, 33], fpn_depth=1, rpe=None, layer_scale=0.1,
-        detector='CascadeRCNN'),
+    'itpn-base-clip_cascade-mask-rcnn_8xb8-amp-3x_coco.py':
+    dict(host='coco',
+         depths=B,
+         dp=0.2,
+         lr=1e-4,
+         num_layers=30,
+         rate=0.90,
+         epochs=36,
+         steps=[27, 33],
+         fpn_depth=1,
+         rpe=None,
+         layer_scale=0.1,
+         detector='CascadeRCNN'),
     # seg/configs/itpn/pixel_upernet_itpn_base_12_512_slide_160k_ade20k_
     # pt2ft.py: fpn_depth 35, rpe 38, dp 39, decode in_channels 43,
     # channels 45, aux 48, lr 60, num_layers / rate 62, warmup 66,
     # samples_per_gpu 71
-    'itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py': dict(
-        host='ade20k', depths=B, dp=0.1, lr=3e-5, num_layers=30, rate=0.90,
-        fpn_depth=2, rpe='swin', layer_scale=0.,
-        widths=[384, 512, 768, 768], channels=768, aux=768),
+    'itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py':
+    dict(host='ade20k',
+         depths=B,
+         dp=0.1,
+         lr=3e-5,
+         num_layers=30,
+         rate=0.90,
+         fpn_depth=2,
+         rpe='swin',
+         layer_scale=0.,
+         widths=[384, 512, 768, 768],
+         channels=768,
+         aux=768),
     # seg/configs/itpn/clip_upernet_itpn_base_12_512_slide_160k_ade20k_
     # pt2ft.py: fpn_depth 35, rpe 38, init_values 39, dp 40, 44, 46, 49,
     # lr 61, num_layers=44 (for a 30-block backbone) / rate 63, 67, 72
-    'itpn-base-clip_upernet_8xb2-amp-160k_ade20k-512x512.py': dict(
-        host='ade20k', depths=B, dp=0.2, lr=3e-5, num_layers=44, rate=0.90,
-        fpn_depth=2, rpe='swin', layer_scale=0.1,
-        widths=[384, 512, 768, 768], channels=768, aux=768),
+    'itpn-base-clip_upernet_8xb2-amp-160k_ade20k-512x512.py':
+    dict(host='ade20k',
+         depths=B,
+         dp=0.2,
+         lr=3e-5,
+         num_layers=44,
+         rate=0.90,
+         fpn_depth=2,
+         rpe='swin',
+         layer_scale=0.1,
+         widths=[384, 512, 768, 768],
+         channels=768,
+         aux=768),
     # seg/configs/itpn/pixel_upernet_itpn_large_12_512_slide_160k_ade20k_
     # pt2ft.py: embed_dim 27, depth 30, fpn_depth 34, rpe 37, dp 38, 42,
     # 44, 47, lr 59, 61, 65, 70
-    'itpn-large-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py': dict(
-        host='ade20k', depths=L, dp=0.2, lr=3e-5, num_layers=44, rate=0.95,
-        fpn_depth=2, rpe='swin', layer_scale=0.,
-        widths=[448, 640, 1024, 1024], channels=768, aux=1024),
+    'itpn-large-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py':
+    dict(host='ade20k',
+         depths=L,
+         dp=0.2,
+         lr=3e-5,
+         num_layers=44,
+         rate=0.95,
+         fpn_depth=2,
+         rpe='swin',
+         layer_scale=0.,
+         widths=[448, 640, 1024, 1024],
+         channels=768,
+         aux=1024),
     # seg/configs/itpn/clip_upernet_itpn_large_12_512_slide_160k_ade20k_
     # pt2ft.py: 28, 31, 35, 38, init_values 39, dp 40, 44, 46, 49, lr 61,
     # 63, 67, 72
-    'itpn-large-clip_upernet_8xb2-amp-160k_ade20k-512x512.py': dict(
-        host='ade20k', depths=L, dp=0.2, lr=3e-5, num_layers=44, rate=0.95,
-        fpn_depth=2, rpe='swin', layer_scale=0.1,
-        widths=[448, 640, 1024, 1024], channels=768, aux=1024),
+    'itpn-large-clip_upernet_8xb2-amp-160k_ade20k-512x512.py':
+    dict(host='ade20k',
+         depths=L,
+         dp=0.2,
+         lr=3e-5,
+         num_layers=44,
+         rate=0.95,
+         fpn_depth=2,
+         rpe='swin',
+         layer_scale=0.1,
+         widths=[448, 640, 1024, 1024],
+         channels=768,
+         aux=1024),
 }
 
 # The official pyramid lives inside the official backbone, under these
@@ -125,13 +215,16 @@ def official_prefixes(depths):
     """mmitpn module prefix -> official prefix, walking the official block
     list: ``blocks`` = stage-1 MLP blocks, PatchMerge, stage-2 MLP blocks,
     PatchMerge, stage-3 blocks (seg/backbone/iTPN.py:233-257)."""
-    table = {'backbone.patch_embed.': 'backbone.patch_embed.',
-             'backbone.pos_embed': 'backbone.absolute_pos_embed',
-             **PYRAMID_NAMES}
+    table = {
+        'backbone.patch_embed.': 'backbone.patch_embed.',
+        'backbone.pos_embed': 'backbone.absolute_pos_embed',
+        **PYRAMID_NAMES
+    }
     entry = 0
     for stage, depth in enumerate(depths):
         for j in range(depth):
-            table[f'backbone.stages.{stage}.{j}.'] = f'backbone.blocks.{entry}.'
+            table[f'backbone.stages.{stage}.{j}.'] = \
+                f'backbone.blocks.{entry}.'
             entry += 1
         if stage < 2:
             table[f'backbone.merges.{stage}.'] = f'backbone.blocks.{entry}.'
@@ -247,8 +340,11 @@ def test_every_parameter_gets_the_official_lr_scale_and_weight_decay(row):
     name, cfg, exp, model, wrapper = row
     table = official_prefixes(exp['depths'])
     base_lr = cfg.optim_wrapper.optimizer.lr
-    group_of = {id(p): g for g in wrapper.optimizer.param_groups
-                for p in g['params']}
+    group_of = {
+        id(p): g
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
+    }
     params = dict(model.named_parameters())
     assert len(group_of) == len(params)
     for ours, p in params.items():
@@ -256,9 +352,9 @@ def test_every_parameter_gets_the_official_lr_scale_and_weight_decay(row):
         if ours.startswith('backbone.stages') or \
                 ours.startswith('backbone.merges'):
             assert theirs.startswith('backbone.blocks.'), ours
-        scale, decayed = official_expectation(
-            exp['host'], theirs, tuple(p.shape), exp['rate'],
-            exp['num_layers'])
+        scale, decayed = official_expectation(exp['host'], theirs,
+                                              tuple(p.shape), exp['rate'],
+                                              exp['num_layers'])
         g = group_of[id(p)]
         assert abs(g['lr'] / base_lr - scale) / scale < 1e-6, (
             f'{ours} ({theirs}): lr scale {g["lr"] / base_lr} vs the '
@@ -285,16 +381,18 @@ def test_official_quirks_in_numbers():
     optim_cfg.pop('loss_scale')
     w = build_optim_wrapper(model, optim_cfg)
     approx = pytest.approx
-    assert _scale(w, model, 'backbone.patch_embed.proj.weight') == approx(
-        0.9**31, rel=1e-9)
+    assert _scale(w, model,
+                  'backbone.patch_embed.proj.weight') == approx(0.9**31,
+                                                                rel=1e-9)
     assert _scale(w, model, 'backbone.pos_embed') == 1.0
     assert _scale(w, model, 'backbone.stages.2.0.attn.qkv.weight') == \
         approx(0.9**22, rel=1e-9)
     assert _scale(w, model, 'backbone.stages.2.23.mlp.fc2.weight') == \
         approx(1 / 0.9, rel=1e-9)
     # the second merge is list entry 7: id 8, 0.9 ** (32 - 8 - 1)
-    assert _scale(w, model, 'backbone.merges.1.reduction.weight') == approx(
-        0.9**23, rel=1e-9)
+    assert _scale(w, model,
+                  'backbone.merges.1.reduction.weight') == approx(0.9**23,
+                                                                  rel=1e-9)
     assert _scale(w, model, 'neck.out_blocks.0.mlp.fc1.weight') == 1.0
 
     cfg = load('itpn-base-clip_upernet_8xb2-amp-160k_ade20k-512x512.py')
@@ -304,8 +402,8 @@ def test_official_quirks_in_numbers():
     optim_cfg.pop('loss_scale')
     w = build_optim_wrapper(model, optim_cfg)
     per_layer = 0.9**(13 / 46)
-    assert _scale(w, model, 'backbone.pos_embed') == approx(
-        per_layer**45, rel=1e-9)
+    assert _scale(w, model, 'backbone.pos_embed') == approx(per_layer**45,
+                                                            rel=1e-9)
     assert _scale(w, model, 'backbone.stages.2.23.mlp.fc2.weight') == \
         approx(per_layer**13, rel=1e-9)
     assert _scale(w, model, 'decode_head.conv_seg.weight') == 1.0
@@ -389,13 +487,14 @@ def test_table_values(row):
         assert model.neck.out_widths == tuple(exp['widths'])
         assert cfg.train_cfg.max_iters == 160000
         warmup, poly = cfg.param_scheduler
-        assert (warmup.type, warmup.start_factor, warmup.end) == (
-            'LinearLR', 1e-6, 1500)
+        assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR',
+                                                                  1e-6, 1500)
         assert (poly.type, poly.power, poly.eta_min, poly.begin,
                 poly.end) == ('PolyLR', 1.0, 0.0, 1500, 160000)
         assert cfg.train_dataloader.batch_size == 2  # 8 GPUs x 2
-        assert cfg.model.test_cfg == dict(
-            mode='slide', crop_size=(512, 512), stride=(341, 341))
+        assert cfg.model.test_cfg == dict(mode='slide',
+                                          crop_size=(512, 512),
+                                          stride=(341, 341))
 
 
 # ------------------------------------------------ ImageNet-1K fine-tuning
@@ -405,10 +504,10 @@ def test_table_values(row):
 # (min_lr 5e-6 at line 79, warmup 5 at 82), itpn_base: rpe=True
 # (models/models_itpn.py:414-417)
 IN1K = {
-    'itpn-base-pixel_8xb128-coslr-100e_in1k.py': dict(
-        depths=B, blr=4e-4, rate=0.60, dp=0.15, epochs=100),
-    'itpn-large-pixel_8xb128-coslr-50e_in1k.py': dict(
-        depths=L, blr=1e-3, rate=0.55, dp=0.2, epochs=50),
+    'itpn-base-pixel_8xb128-coslr-100e_in1k.py':
+    dict(depths=B, blr=4e-4, rate=0.60, dp=0.15, epochs=100),
+    'itpn-large-pixel_8xb128-coslr-50e_in1k.py':
+    dict(depths=L, blr=1e-3, rate=0.55, dp=0.2, epochs=50),
 }
 
 
@@ -462,14 +561,20 @@ def test_imagenet_fine_tuning(name):
     main_block = [i for i, kind in enumerate(official) if kind == 'block']
     num_layers = len(main_block) + 1
     layer_decay = exp['rate']**(13 / num_layers)
-    layer_scales = [layer_decay**(num_layers - i)
-                    for i in range(num_layers + 1)]
+    layer_scales = [
+        layer_decay**(num_layers - i) for i in range(num_layers + 1)
+    ]
     # the classifier's names: the backbone's without 'backbone.'
-    table = {k[len('backbone.'):]: v[len('backbone.'):]
-             for k, v in official_prefixes(exp['depths']).items()
-             if k.startswith('backbone.')}
-    group_of = {id(p): g for g in wrapper.optimizer.param_groups
-                for p in g['params']}
+    table = {
+        k[len('backbone.'):]: v[len('backbone.'):]
+        for k, v in official_prefixes(exp['depths']).items()
+        if k.startswith('backbone.')
+    }
+    group_of = {
+        id(p): g
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
+    }
     for ours, p in model.named_parameters():
         theirs = to_official(ours[len('backbone.'):], table) \
             if ours.startswith('backbone.') else ours

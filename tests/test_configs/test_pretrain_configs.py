@@ -119,11 +119,12 @@ def test_imagenet_recipe(path):
         assert opt.betas == ((0.9, 0.98) if epochs == 300 else (0.9, 0.999))
         assert (warmup.end, cosine.eta_min) == (5, 1e-5)
         assert cfg.optim_wrapper.paramwise_cfg.custom_keys == {
-            'backbone.pos_embed': dict(decay_mult=0.)}
+            'backbone.pos_embed': dict(decay_mult=0.)
+        }
         bb = cfg.model.backbone
         assert (bb.rpe_type, bb.pos_embed_init) == ('swin', 'trunc_normal')
-        assert (bb.layer_scale_init_value, bb.layer_scale_stages) == (
-            0.1, (0, 1, 2))
+        assert (bb.layer_scale_init_value,
+                bb.layer_scale_stages) == (0.1, (0, 1, 2))
         assert cfg.model.neck.fpn_depth == 1
         assert bb.drop_path_rate == (0.2 if 'large' in path.name else 0.1)
     if path.name in (PIXEL_B, CLIP_B):
@@ -153,8 +154,8 @@ def test_imagenet_train_pipeline(path):
     if '-clip' in path.name:
         # itpn_clip/datasets.py:33-37: ColorJitter(0.4, 0.4, 0.4), flip,
         # crop with the default scale (0.08, 1)
-        assert [t.type for t in pipeline[1:4]] == [
-            'ColorJitter', 'RandomFlip', 'RandomResizedCrop']
+        assert [t.type for t in pipeline[1:4]
+                ] == ['ColorJitter', 'RandomFlip', 'RandomResizedCrop']
         assert (pipeline[1].brightness, pipeline[1].contrast,
                 pipeline[1].saturation) == (0.4, 0.4, 0.4)
         assert crop.crop_ratio_range == (0.08, 1.0)
@@ -166,8 +167,8 @@ def test_imagenet_train_pipeline(path):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         transform = Compose([TRANSFORMS.build(t) for t in pipeline[1:]])
     img = np.random.RandomState(0).randint(0, 256, (300, 260, 3), np.uint8)
-    out = transform(dict(img=img, img_shape=img.shape[:2],
-                         ori_shape=img.shape[:2]))
+    out = transform(
+        dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2]))
     assert out['inputs'].shape == (3, 224, 224)  # one view
     if '-clip' in path.name:
         mask = out['data_samples'].mask
@@ -188,8 +189,15 @@ def built(tmp_path_factory):
     from mmpretrain.models.utils.clip_generator_helper import CLIP
     from mmpretrain.registry import MODELS
     torch.manual_seed(0)
-    clip = CLIP(512, 224, 1, 64, 16, context_length=8, vocab_size=50,
-                transformer_width=64, transformer_heads=1,
+    clip = CLIP(512,
+                224,
+                1,
+                64,
+                16,
+                context_length=8,
+                vocab_size=50,
+                transformer_width=64,
+                transformer_heads=1,
                 transformer_layers=1)
     weights = tmp_path_factory.mktemp('clip') / 'ViT-B-16.pt'
     torch.save(clip.state_dict(), weights)
@@ -247,8 +255,7 @@ def test_demo_configs_differ_in_length_only():
     """The demo's pre-training (200 epochs) is the quick start (20 epochs)
     run longer: same model, data, optimizer, schedule shape and hooks."""
     quick, demo = load(QUICK), load(DEMO)
-    assert (quick.train_cfg.max_epochs, demo.train_cfg.max_epochs) == (20,
-                                                                       200)
+    assert (quick.train_cfg.max_epochs, demo.train_cfg.max_epochs) == (20, 200)
     for key in ('model', 'train_dataloader', 'optim_wrapper', 'custom_hooks',
                 'param_scheduler'):
         assert demo[key] == quick[key], key
@@ -274,18 +281,17 @@ def test_cosine_ends_with_the_last_epoch(epochs, tmp_path):
             return dict(loss=(self.w * inputs.float().mean())**2)
 
     cfg = load(QUICK)
-    runner = Runner(
-        model=Toy(),
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
-            dataset=[torch.zeros(1)] * 10,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='default_collate'),
-            batch_size=2),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        param_scheduler=copy.deepcopy(cfg.param_scheduler),
-        train_cfg=dict(by_epoch=True, max_epochs=epochs),
-        default_scope='mmengine')
+    runner = Runner(model=Toy(),
+                    work_dir=str(tmp_path),
+                    train_dataloader=dict(
+                        dataset=[torch.zeros(1)] * 10,
+                        sampler=dict(type='DefaultSampler', shuffle=False),
+                        collate_fn=dict(type='default_collate'),
+                        batch_size=2),
+                    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+                    param_scheduler=copy.deepcopy(cfg.param_scheduler),
+                    train_cfg=dict(by_epoch=True, max_epochs=epochs),
+                    default_scope='mmengine')
     runner.train_loop  # builds the loop the schedulers read
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     schedulers = runner.build_param_scheduler(runner.param_schedulers)

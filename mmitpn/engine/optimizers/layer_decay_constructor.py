@@ -97,8 +97,10 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if is_model_wrapper(module):
             module = module.module
         cfg = dict(self.paramwise_cfg or {})
-        known = {'layer_decay_rate', 'layer_decay_rule', 'num_layers',
-                 'no_decay_keys', 'custom_keys'}
+        known = {
+            'layer_decay_rate', 'layer_decay_rule', 'num_layers',
+            'no_decay_keys', 'custom_keys'
+        }
         unknown = set(cfg) - known
         if unknown:
             raise ValueError(f'Unknown paramwise_cfg keys {sorted(unknown)} '
@@ -132,8 +134,8 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 layer_id, num_layers = backbone.get_layer_depth(
                     name, 'backbone.')
                 scale = rate**(num_layers - 1 - layer_id)
-                decay = not (param.ndim == 1
-                             or any(k in name for k in no_decay_keys))
+                decay = not (param.ndim == 1 or any(k in name
+                                                    for k in no_decay_keys))
                 wd_mult = float(decay)
                 for key, mults in custom:
                     if key in name:
@@ -146,12 +148,11 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 wd_mult = float(decay)
             gid = (layer_id, wd_mult, lr_mult)
             if gid not in groups:
-                group = dict(
-                    params=[],
-                    param_names=[],
-                    lr=self.base_lr * scale * lr_mult,
-                    lr_scale=scale * lr_mult,
-                    layer_depth=layer_id)
+                group = dict(params=[],
+                             param_names=[],
+                             lr=self.base_lr * scale * lr_mult,
+                             lr_scale=scale * lr_mult,
+                             layer_depth=layer_id)
                 # without a configured weight decay, decayed parameters
                 # keep the optimizer's own default
                 if self.base_wd is not None or wd_mult == 0:
@@ -192,10 +193,12 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     @staticmethod
     def _log_summary(groups: List[dict], rate: float, rule: str) -> None:
         logger = MMLogger.get_current_instance()
-        lines = [f'Layer-wise lr decay {rate} ({rule} rule): '
-                 f'{len(groups)} groups',
-                 f'{"depth":>5} {"lr scale":>10} {"wd":>8} {"params":>7}  '
-                 f'first parameter']
+        lines = [
+            f'Layer-wise lr decay {rate} ({rule} rule): '
+            f'{len(groups)} groups',
+            f'{"depth":>5} {"lr scale":>10} {"wd":>8} {"params":>7}  '
+            f'first parameter'
+        ]
         for g in groups:
             wd = g.get('weight_decay')
             wd = 'default' if wd is None else f'{wd:.3g}'
@@ -205,8 +208,8 @@ class ITPNLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         logger.info('\n'.join(lines))
 
 
-def official_block_index(name: str,
-                         depths: Tuple[int, int, int]) -> Optional[int]:
+def official_block_index(name: str, depths: Tuple[int, int,
+                                                  int]) -> Optional[int]:
     """Index in the official ``backbone.blocks`` list (stage-1 blocks,
     merge, stage-2 blocks, merge, stage-3 blocks) of an mmitpn backbone
     parameter name without its ``backbone.`` prefix, or None."""
@@ -222,8 +225,7 @@ def official_block_index(name: str,
 
 def official_layer_decay(name: str, ndim: int, depths: Tuple[int, int, int],
                          rate: float, rule: str,
-                         cfg_layers: Optional[int]) -> Tuple[int, float,
-                                                             bool]:
+                         cfg_layers: Optional[int]) -> Tuple[int, float, bool]:
     """``(layer id, lr scale, weight decay on)`` of a parameter under an
     official rule (see :class:`ITPNLayerDecayOptimWrapperConstructor`).
 
@@ -239,34 +241,33 @@ def official_layer_decay(name: str, ndim: int, depths: Tuple[int, int, int],
             ADE20K rules).
     """
     inner = name[len('backbone.'):] if name.startswith('backbone.') \
-        else None
-    embed = inner is not None and (inner.startswith('patch_embed')
-                                   or inner in ('pos_embed', 'mask_token'))
+        else ''
+    head = inner.split('.')[0]
     if rule == 'official_in1k':
+        # itpn_pixel/util/lr_decay.py: merges are not counted
         num_layers = sum(depths) + 1
-        layer_id = num_layers
-        if inner is not None and (inner.startswith('patch_embed')
-                                  or inner == 'pos_embed'):
+        if head == 'patch_embed' or inner == 'pos_embed':
             layer_id = 0
-        elif inner is not None and inner.split('.')[0] in ('stages',
-                                                           'merges'):
+        elif head in ('stages', 'merges'):
             parts = inner.split('.')
             s = int(parts[1])
-            before = sum(depths[:s])
             # a merge falls back to the block before it
-            j = int(parts[2]) if parts[0] == 'stages' else depths[s] - 1
-            layer_id = before + j + 1
-        per_layer = rate**(13 / num_layers)
-        scale = per_layer**(num_layers - layer_id)
+            j = int(parts[2]) if head == 'stages' else depths[s] - 1
+            layer_id = sum(depths[:s]) + j + 1
+        else:
+            layer_id = num_layers
+        scale = (rate**(13 / num_layers))**(num_layers - layer_id)
         decay = not (ndim == 1 or inner == 'pos_embed'
                      or name.endswith('.relative_position_bias_table'))
         return layer_id, scale, decay
 
+    # det / seg mmcv_custom constructors: ids over the official block list
     num_layers = cfg_layers + 2
-    index = official_block_index(inner, depths) if inner else None
+    index = official_block_index(inner, depths)
     if index is not None:
         layer_id = index + 1
-    elif embed and not (rule == 'official_coco' and inner == 'pos_embed'):
+    elif head == 'patch_embed' or inner == 'mask_token' or (
+            inner == 'pos_embed' and rule == 'official_ade20k'):
         # COCO: 'backbone.absolute_pos_embed' is none of the id-0 names
         layer_id = 0
     else:
