@@ -16,9 +16,9 @@ from .amp import setup_amp
 from .distributed import (SYNC_BN_TYPES, close_dist, degrade_sync_bn,
                           setup_cpu_dist, setup_fsdp)
 from .errors import run_tool
-from .log_filters import summarize_frozen_parameters
 from .hosts import (FALLBACK_HOST, HOST_SCOPES, get_host_scope,
                     register_host_modules)
+from .log_filters import summarize_frozen_parameters
 from .reproducibility import seed_augmentation_per_sample
 from .tta import setup_tta
 from .visualization import VIS_HOOK_TYPES, trigger_visualization_hook
@@ -27,6 +27,7 @@ __all__ = [
     'FALLBACK_HOST', 'HOST_SCOPES', 'SYNC_BN_TYPES', 'VIS_HOOK_TYPES',
     'CPUAmpOptimWrapper', 'allow_full_checkpoint_load', 'close_dist',
     'degrade_sync_bn', 'get_host_scope', 'register_host_modules',
-    'run_tool', 'seed_augmentation_per_sample', 'setup_amp', 'setup_cpu_dist', 'setup_fsdp', 'setup_tta',
-    'trigger_visualization_hook'
+    'run_tool', 'seed_augmentation_per_sample', 'setup_amp',
+    'setup_cpu_dist', 'setup_fsdp', 'setup_tta',
+    'summarize_frozen_parameters', 'trigger_visualization_hook'
 ]

@@ -109,8 +109,9 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
     """kill -9 of tools/train.py while iter_3.pth is written,
     max_keep_ckpts=1: iter_2.pth must still be there, complete, named by
     last_checkpoint; ``--resume`` removes the orphaned temporary file,
-    continues from iteration 2 and finishes. (MMEngine alone removes iter_2.pth before writing
-    iter_3.pth: nothing would be left to resume from.)"""
+    continues from iteration 2 and finishes. (MMEngine alone removes
+    iter_2.pth before writing iter_3.pth: nothing would be left to resume
+    from.)"""
     work_dir = tmp_path / 'work'
     marker = tmp_path / 'saving'
     proc = _train(tmp_path, work_dir, env=dict(
@@ -144,7 +145,8 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
     assert not [n for n in names if '.tmp-' in n], names
     ckpts = [n for n in names if n.endswith('.pth')]
     assert ckpts == ['iter_5.pth'], names  # max_keep_ckpts=1 still holds
-    ckpt = torch.load(work_dir / 'iter_5.pth', map_location='cpu', weights_only=False)
+    ckpt = torch.load(work_dir / 'iter_5.pth', map_location='cpu',
+                      weights_only=False)
     assert ckpt['meta']['iter'] == 5
 
 

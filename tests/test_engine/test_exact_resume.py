@@ -87,8 +87,10 @@ def test_resumed_run_equals_the_uninterrupted_run(case, demo_data,
                 str(resumed / 'epoch_1.pth'))
     assert 'resumed epoch: 1' in log, log[-3000:]
 
-    a = torch.load(full / 'epoch_2.pth', map_location='cpu', weights_only=False)
-    b = torch.load(resumed / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    a = torch.load(full / 'epoch_2.pth', map_location='cpu',
+                   weights_only=False)
+    b = torch.load(resumed / 'epoch_2.pth', map_location='cpu',
+                   weights_only=False)
     assert a['meta']['iter'] == b['meta']['iter'] == 4
     sa, sb = a['state_dict'], b['state_dict']
     assert set(sa) == set(sb)
