@@ -124,6 +124,23 @@ def test_page_from_written_out_results(tmp_path):
     assert 'total 72.0 min' in page  # 6 x 10 + 12 x 1 minutes
 
 
+def test_a_failed_run_stops_with_one_line(tmp_path, monkeypatch):
+    import subprocess
+
+    def failing_run(cmd, in_process=False):
+        raise subprocess.CalledProcessError(1, [str(c) for c in cmd])
+
+    monkeypatch.setattr(abl, 'run', failing_run)
+    monkeypatch.setattr(abl, 'machine', lambda: {})
+    monkeypatch.setattr(abl, 'load_tool', lambda path: type(
+        'Stub', (), dict(make_demo_data=staticmethod(lambda *a, **k: None),
+                         check_work_dir=staticmethod(lambda *a: None)))())
+    with pytest.raises(SystemExit, match=r'seed 0 pretrain pixel-mfm: '
+                       r'tools/train.py failed \(exit 1.*the same command '
+                       r'continues from there'):
+        abl.main(['--seeds', '0', '--work-dir', str(tmp_path)])
+
+
 def test_not_yet_run_page(tmp_path):
     abl.main(['--render-only', '--out', str(tmp_path / 'absent.json'),
               '--doc', str(tmp_path / 'page.md')])

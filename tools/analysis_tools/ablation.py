@@ -131,6 +131,11 @@ def find_config(name):
 
 
 def log(msg):
+    """Print a progress line with the time of day.
+
+    Args:
+        msg (str): The line.
+    """
     print(f'[ablation {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
@@ -296,6 +301,11 @@ def machine():
 
 
 def describe_machine(info):
+    """One line of what :func:`machine` recorded.
+
+    Args:
+        info (dict): A run's ``machine`` record.
+    """
     flags = ', '.join(info.get('flags', [])) or 'none of the listed'
     sw = ', '.join(f'{k} {info[k]}'
                    for k in ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmseg',
@@ -307,13 +317,23 @@ def describe_machine(info):
 
 
 def load_results(path):
+    """The JSON of the runs at ``path``, or None when there is none yet.
+
+    Args:
+        path (Path): The ``--out`` file.
+    """
     if Path(path).exists():
         return json.loads(Path(path).read_text())
     return None
 
 
 def save_results(path, results):
-    """Write the JSON atomically (a crash leaves the previous version)."""
+    """Write the JSON atomically (a crash leaves the previous version).
+
+    Args:
+        path (Path): The ``--out`` file.
+        results (dict): Everything recorded so far.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
@@ -322,6 +342,14 @@ def save_results(path, results):
 
 
 def find_run(results, seed, stage, variant):
+    """The record of one run, or None.
+
+    Args:
+        results (dict): The JSON of the runs.
+        seed (int): The seed.
+        stage (str): ``'pretrain'`` or a task of :data:`TASKS`.
+        variant (str): A key of :data:`PRETRAINS` or :data:`VARIANTS`.
+    """
     for rec in results['runs']:
         if (rec['seed'], rec['stage'], rec['variant']) == (seed, stage,
                                                           variant):
@@ -330,7 +358,14 @@ def find_run(results, seed, stage, variant):
 
 
 def add_run(results, out, rec):
-    """Record a finished run (replacing an earlier record of it) and save."""
+    """Record a finished run (replacing an earlier record of it) and save.
+
+    Args:
+        results (dict): The JSON of the runs, updated in place.
+        out (Path): The ``--out`` file.
+        rec (dict): The run's record (``seed``, ``stage``, ``variant``,
+            ``wall_s``, metrics ...).
+    """
     results['runs'] = [
         r for r in results['runs']
         if (r['seed'], r['stage'], r['variant']) != (rec['seed'],
@@ -341,7 +376,11 @@ def add_run(results, out, rec):
 
 
 def command(results):
-    """The command that (re)produces every run of ``results``."""
+    """The command that (re)produces every run of ``results``.
+
+    Args:
+        results (dict): The JSON of the runs.
+    """
     seeds = sorted({r['seed'] for r in results['runs']}) or results['seeds']
     tasks = [t for t in TASKS
              if t in results['tasks'] or any(r['stage'] == t
@@ -356,7 +395,11 @@ def command(results):
 
 # -------------------------------------------------------------- statistics
 def mean_std(values):
-    """Mean and sample standard deviation (n−1; None for one value)."""
+    """Mean and sample standard deviation (n−1; None for one value).
+
+    Args:
+        values (list[float]): At least one number.
+    """
     n = len(values)
     mean = sum(values) / n
     if n < 2:
@@ -389,6 +432,13 @@ def paired_verdict(diffs):
 def train(cfg_path, work_dir, options, final, in_process=False):
     """Train (resuming an interrupted run) unless ``final`` exists.
 
+    Args:
+        cfg_path (str): Config, relative to the repository.
+        work_dir (Path): The run's work dir.
+        options (list[str]): ``--cfg-options`` of tools/train.py.
+        final (str): Name of the checkpoint the training ends with.
+        in_process (bool): See :func:`run`. Defaults to False.
+
     Returns:
         bool: Whether it resumed a run left by an earlier call.
     """
@@ -402,7 +452,17 @@ def train(cfg_path, work_dir, options, final, in_process=False):
 
 
 def run_pretrain(ctx, seed, kind):
-    """Integral pre-training ``kind`` of ``seed``; returns its checkpoint."""
+    """Integral pre-training ``kind`` of ``seed`` unless it is recorded and
+    its checkpoint is there.
+
+    Args:
+        ctx (dict): The state of this call (results, paths, options).
+        seed (int): The seed.
+        kind (str): A key of :data:`PRETRAINS`.
+
+    Returns:
+        Path: The checkpoint it ended with.
+    """
     results, opts = ctx['results'], ctx['options']
     work_dir = ctx['work_dir'] / f'seed{seed}' / f'pretrain_{kind}'
     options = opts['pretrain'] + PRETRAINS[kind][0] + [
@@ -426,7 +486,18 @@ def run_pretrain(ctx, seed, kind):
 
 
 def run_finetune(ctx, seed, task, variant):
-    """Fine-tune and evaluate ``variant`` of ``task`` for ``seed``."""
+    """Fine-tune and evaluate ``variant`` of ``task`` for ``seed`` (its
+    pre-training first, if that is not there).
+
+    Args:
+        ctx (dict): The state of this call (results, paths, options).
+        seed (int): The seed.
+        task (str): A key of :data:`TASKS`.
+        variant (str): A key of :data:`VARIANTS`.
+
+    Returns:
+        dict: The run's record.
+    """
     cfg_path, keys = ctx['configs'][task], TASKS[task][1]
     source = VARIANTS[variant][0]
     checkpoints = {k: run_pretrain(ctx, seed, k)
@@ -452,7 +523,15 @@ def run_finetune(ctx, seed, task, variant):
 
 
 def jobs(seeds, tasks):
-    """Every run, in the order they are done (one seed after the other)."""
+    """Every run, in the order they are done (one seed after the other).
+
+    Args:
+        seeds (list[int]): The seeds.
+        tasks (list[str]): Keys of :data:`TASKS`.
+
+    Yields:
+        tuple: ``(seed, stage, variant)``.
+    """
     for seed in seeds:
         for kind in PRETRAINS:
             yield seed, 'pretrain', kind
@@ -462,7 +541,15 @@ def jobs(seeds, tasks):
 
 
 def check_compatible(results, pretrain_cfg, configs, cfg_options, out):
-    """Refuse to mix runs of other configs or options into ``results``."""
+    """Refuse to mix runs of other configs or options into ``results``.
+
+    Args:
+        results (dict): The JSON of the runs.
+        pretrain_cfg (str): File name of the pre-training config.
+        configs (dict): ``{task: config file name}`` of this call.
+        cfg_options (list[str]): This call's ``--cfg-options``.
+        out (Path): The ``--out`` file (named in the error).
+    """
     theirs = (results.get('pretrain_config'), results.get('configs', {}),
               results.get('cfg_options'))
     for task, cfg in configs.items():
@@ -480,17 +567,34 @@ def check_compatible(results, pretrain_cfg, configs, cfg_options, out):
 
 # ------------------------------------------------------------------ page
 def fmt(v, signed=False):
+    """Three decimals (a sign with ``signed``), a dash for None."""
     return '—' if v is None else (f'{v:+.3f}' if signed else f'{v:.3f}')
 
 
 def metric_values(results, task, variant, field):
+    """``{seed: value}`` of one metric of one variant.
+
+    Args:
+        results (dict): The JSON of the runs.
+        task (str): A key of :data:`TASKS`.
+        variant (str): A key of :data:`VARIANTS`.
+        field (str): A metric field, e.g. ``'bbox_mAP'``.
+    """
     return {r['seed']: r[field] for r in results['runs']
             if r['stage'] == task and r['variant'] == variant}
 
 
 def plot_losses(results, png):
     """Pre-training loss curves, pixel only vs pixel + MFM (one line per
-    seed); returns False when no run logged a loss."""
+    seed), read from the runs' logs.
+
+    Args:
+        results (dict): The JSON of the runs.
+        png (Path): The picture to write.
+
+    Returns:
+        bool: False when no run logged a loss (nothing written).
+    """
     curves = {
         (r['seed'], r['variant']): loss_curve(r['work_dir'])
         for r in sorted(results['runs'], key=lambda r: r['seed'])
@@ -681,6 +785,11 @@ def render(results, doc):
 
 # ------------------------------------------------------------------ main
 def parse_args(argv=None):
+    """Command line.
+
+    Args:
+        argv (list[str], optional): Arguments (default: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(
         description='Ablations of integral pyramid pre-training and MFM on '
         'the embedded demo data, over seeds.')
@@ -718,6 +827,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Run what is missing, then render the page.
+
+    Args:
+        argv (list[str], optional): Arguments (default: ``sys.argv[1:]``).
+    """
     args = parse_args(argv)
     work_dir = Path(args.work_dir).resolve()
     out = Path(args.out or work_dir / 'ablation.json').resolve()
@@ -763,12 +877,18 @@ def main(argv=None):
             continue
         log(f'{i}/{len(todo)} seed {seed} {stage} {label} '
             f'({(time.time() - start) / 60:.1f} min so far)')
-        if stage == 'pretrain':
-            run_pretrain(ctx, seed, variant)
-        else:
-            rec = run_finetune(ctx, seed, stage, variant)
-            log('  ' + ', '.join(f'{f} {rec[f]:.3f}'
-                                 for f in TASKS[stage][1]))
+        try:
+            if stage == 'pretrain':
+                run_pretrain(ctx, seed, variant)
+            else:
+                rec = run_finetune(ctx, seed, stage, variant)
+                log('  ' + ', '.join(f'{f} {rec[f]:.3f}'
+                                     for f in TASKS[stage][1]))
+        except subprocess.CalledProcessError as exc:
+            raise SystemExit(
+                f'seed {seed} {stage} {variant}: {exc.cmd[1]} failed (exit '
+                f'{exc.returncode}; its output is above). The runs before it '
+                f'are in {out}; the same command continues from there.')
     render(results, doc)
     log(f'done in {(time.time() - start) / 60:.1f} min; JSON: {out}; '
         f'page: {doc}')
