@@ -14,7 +14,11 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
     autocast only supports bfloat16, which has the exponent range of
     float32 and needs no loss scaling, so the gradient scaler is disabled
     (``scale``, ``unscale_`` and ``update`` do nothing, ``step`` calls the
-    optimizer). :func:`mmitpn.utils.setup_amp` picks this wrapper when CUDA is missing.
+    optimizer). MMCV's NMS and RoI ops, whose CPU kernels take float32
+    only, run in float32 once this wrapper is built
+    (:func:`mmitpn.utils.mmcv_ops.run_mmcv_ops_in_float32`).
+    :func:`mmitpn.utils.setup_amp` picks this wrapper when CUDA is
+    missing.
 
     Args:
         loss_scale (float | str | dict): Accepted for compatibility with
@@ -42,6 +46,9 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
         self._scale_update_param = None
         self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
         self.cast_dtype = dtype
+        # MMCV's NMS / RoI CPU kernels take float32 only
+        from mmitpn.utils.mmcv_ops import run_mmcv_ops_in_float32
+        run_mmcv_ops_in_float32()
 
     def state_dict(self) -> dict:
         """Return the state dict of the optimizer.
