@@ -2,7 +2,8 @@
 
 - :mod:`.hosts`: the host package of a config and its registration;
 - :mod:`.distributed`: CPU (gloo) processes, SyncBN, FSDP, clean exit;
-- :mod:`.amp`: ``--amp`` on GPUs and CPUs;
+- :mod:`.amp`: ``--amp`` on GPUs and CPUs (:mod:`.mmcv_ops`: MMCV ops in
+  float32 under CPU autocast);
 - :mod:`.visualization`: ``--show`` / ``--show-dir``;
 - :mod:`.tta`: ``--tta``;
 - :mod:`.reproducibility`: exact resume (per-sample, per-step seeds);
