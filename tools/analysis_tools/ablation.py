@@ -154,14 +154,16 @@ def run(cmd, in_process=False):
     if not in_process:
         subprocess.run(cmd, cwd=REPO, check=True)
         return
-    argv, cwd = sys.argv, os.getcwd()
+    argv, cwd, env = sys.argv, os.getcwd(), dict(os.environ)
     sys.argv = cmd[1:]
     os.chdir(REPO)
     try:
         load_tool(cmd[1]).main()
-    finally:
+    finally:  # the tools set LOCAL_RANK and the like
         sys.argv = argv
         os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
 
 
 # ------------------------------------------------------------------ options
