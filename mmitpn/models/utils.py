@@ -92,8 +92,15 @@ def _fix_hint(module: nn.Module, own: List[str], incoming: List[str],
     if diffs:
         what = ('fpn_depth' if any(d.startswith('blocks_') for d in diffs)
                 else 'arch (depths)')
+        depths = tuple(theirs.get(f'stages.{i}', 0) for i in range(3))
+        zoo = getattr(module, 'arch_zoo', None) or {}
+        names = sorted(n for n, a in zoo.items()
+                       if tuple(a.get('depths', ())) == depths and
+                       a.get('embed_dims') == getattr(module, 'embed_dims',
+                                                      None))
+        named = f" (arch='{max(names, key=len)}')" if names else ''
         return (f'another depth ({"; ".join(diffs[:3])}): set {what} to '
-                f"the checkpoint's")
+                f"the checkpoint's{named}")
     return ("set the config to the checkpoint's architecture (arch, "
             'use_rpe, layer_scale_init_value), or convert the checkpoint')
 

@@ -267,3 +267,15 @@ def test_load_checkpoint_api_runs_the_check(tmp_path):
     path = save(tmp_path, backbone(depths=(1, 1, 6)).state_dict())
     with pytest.raises(ValueError, match='incomplete load'):
         load_checkpoint(backbone(), path)
+
+
+def test_hivit_small_into_tiny_names_the_arch():
+    """tiny and small share width 384: a HiViT-S file used to load into
+    tiny as '47 of 47'. Now it stops and names arch='small'."""
+    small = HiViTBackbone(arch='small', img_size=32).state_dict()
+    with pytest.raises(ValueError) as err:
+        HiViTBackbone(arch='tiny', img_size=32).load_state_dict(
+            small, strict=False)
+    msg = one_line(err)
+    assert 'stages.2 has 20 blocks in the checkpoint, 10 here' in msg
+    assert "set arch (depths) to the checkpoint's (arch='small')" in msg
