@@ -86,11 +86,11 @@ def test_smoke_cli_subset_without_memory():
     proc = subprocess.run(
         [sys.executable, str(REPO / 'tools/analysis_tools/benchmark.py'),
          '--quick', '--cases', 'a', '--no-memory', '--threads', '1',
-         '--in-process'],
+         '--in-process', '--batch', '1'],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = proc.stdout.split('\n\n')[0]
-    assert 'a tiny' in table and 'b tiny' not in table
+    assert 'a tiny 64 b1 ' in table and 'b tiny' not in table
     assert 'x ' in table and 'per round' in table  # e.g. "1.02x"
     data = json.loads(proc.stdout[proc.stdout.index('\n{') + 1:])
     assert data['env']['threads'] == 1

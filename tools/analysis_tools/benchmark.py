@@ -2,7 +2,7 @@
 """Time mmitpn against mmpretrain 1.2.0's HiViT / iTPN in one process.
 
     python tools/analysis_tools/benchmark.py [--cases a b c] \
-        [--dtype fp32|bf16] [--threads N] [--device cpu|cuda] \
+        [--dtype fp32|bf16] [--threads N] [--device cpu|cuda] [--batch N] \
         [--repeat N] [--warmup N] [--heavy-repeat N] [--json out.json] \
         [--quick] [--compile] [--teacher-dtype fp32|bf16] [--no-memory] \
         [--in-process] [--profile] [--markdown docs/benchmark.md] \
@@ -629,7 +629,7 @@ def case_b(a, dev, autocast, opts):
                 f'{float(d.square().mean().sqrt()):.4f}' for d in diffs) +
             ' (the targets have unit RMS)')
 
-    tag = 'iTPN-B 224 b8' if not opts.quick else f'tiny {S} b{B}'
+    tag = f'iTPN-B {S} b{B}' if not opts.quick else f'tiny {S} b{B}'
     ref_loss_fn = lambda: ref.loss(img, [])['loss']  # noqa: E731
     entries = [
         Entry(f'b {tag} pixel step', 'mmpretrain',
@@ -973,6 +973,10 @@ def parse_args(argv=None):
                    help='timed rounds per case (default 5, --quick 1)')
     p.add_argument('--warmup', type=int, default=None,
                    help='untimed rounds first (default 1)')
+    p.add_argument('--batch', type=int, default=None,
+                   help='batch size of cases a and b (default 8, --quick 2): '
+                   'shorter calls alternate more finely, which helps on a '
+                   'loaded machine')
     p.add_argument('--json', default=None, help='also write results here')
     p.add_argument('--markdown', default=None,
                    help='also write the table as Markdown into this file, '
@@ -1043,6 +1047,8 @@ def main(argv=None) -> dict:
     repeat = args.repeat or (1 if args.quick else 5)
     warmup = args.warmup if args.warmup is not None else 1
     a = QUICK if args.quick else FULL
+    if args.batch:
+        a = dict(a, batch=args.batch)
     dtype = torch.bfloat16 if args.dtype == 'bf16' else None
 
     def autocast():
