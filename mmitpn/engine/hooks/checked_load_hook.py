@@ -1,6 +1,6 @@
 """Refuse to test a model that its checkpoint does not fill."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from mmitpn.registry import HOOKS
 from ..checkpoint import check_model_checkpoint
@@ -36,8 +36,8 @@ class CheckedLoadHook(Hook):
                 it into the model.
         """
         model = runner.model
-        while is_model_wrapper(model) or hasattr(model, 'module') and \
-                type(model).__name__.endswith('TTAModel'):
+        # MMEngine loads into the module of a wrapper or a TTA model
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
             model = model.module
         check_model_checkpoint(model, checkpoint,
                                getattr(runner, '_load_from', None) or
