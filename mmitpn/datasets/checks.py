@@ -6,6 +6,7 @@ drops part of its data trains on less than the user thinks. These checks
 run before the runner is built (``tools/train.py``) and name the file, the
 cause and the fix in one line.
 """
+import inspect
 import json
 import logging
 import os
@@ -202,6 +203,24 @@ def _dataset_classes(dataset: dict) -> Optional[Sequence[str]]:
     return tuple(classes) if classes else None
 
 
+def _seg_suffixes(dataset: dict):
+    """``(img_suffix, seg_map_suffix)`` of a segmentation dataset config:
+    its own, else the defaults of its class (e.g. Cityscapes'
+    ``_leftImg8bit.png``), else ``('.jpg', '.png')``."""
+    defaults = {'img_suffix': '.jpg', 'seg_map_suffix': '.png'}
+    try:
+        from mmseg.registry import DATASETS
+        cls = DATASETS.get(str(dataset.get('type')))
+        params = inspect.signature(cls.__init__).parameters if cls else {}
+        for key in defaults:
+            if key in params and isinstance(params[key].default, str):
+                defaults[key] = params[key].default
+    except ImportError:
+        pass
+    return (dataset.get('img_suffix', defaults['img_suffix']),
+            dataset.get('seg_map_suffix', defaults['seg_map_suffix']))
+
+
 def check_dataset_files(cfg) -> None:
     """Pre-flight checks of the ``train`` / ``val`` / ``test`` datasets of a
     config (for ``tools/train.py``; other dataset types are left alone):
@@ -233,6 +252,4 @@ def check_dataset_files(cfg) -> None:
                 'img_path' in prefix and not dataset.get('ann_file'):
             check_seg_folders(
                 dataset.get('data_root'), prefix['img_path'],
-                prefix['seg_map_path'],
-                dataset.get('img_suffix', '.jpg'),
-                dataset.get('seg_map_suffix', '.png'))
+                prefix['seg_map_path'], *_seg_suffixes(dataset))

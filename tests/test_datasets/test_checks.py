@@ -167,3 +167,16 @@ def test_demo_configs_pass(demo_data):
                 root = loader.dataset.data_root
                 loader.dataset.data_root = str(demo_data.parent.parent / root)
         check_dataset_files(cfg)
+
+
+def test_seg_suffixes_default_to_the_dataset_class(tmp_path):
+    """Cityscapes' images end in _leftImg8bit.png (its class default), not
+    .jpg: no false alarm."""
+    (tmp_path / 'img').mkdir()
+    (tmp_path / 'ann').mkdir()
+    (tmp_path / 'img' / 'a_leftImg8bit.png').write_bytes(b'x')
+    (tmp_path / 'ann' / 'a_gtFine_labelTrainIds.png').write_bytes(b'x')
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='CityscapesDataset', data_root=str(tmp_path),
+        data_prefix=dict(img_path='img', seg_map_path='ann')))))
+    check_dataset_files(cfg)
