@@ -33,7 +33,8 @@ def check_coco_ann_file(ann_file: str,
                         data_root: Optional[str] = None,
                         filter_empty_gt: bool = False,
                         classes: Optional[Sequence[str]] = None,
-                        min_size: int = 0) -> None:
+                        min_size: int = 0,
+                        explicit_classes: bool = True) -> None:
     """Fail early, naming the file, on a COCO annotation file that leaves a
     detection dataset empty or silently smaller.
 
@@ -49,6 +50,10 @@ def check_coco_ann_file(ann_file: str,
             check.
         min_size (int): ``filter_cfg.min_size``: images whose shorter side
             is smaller are dropped (training sets). Defaults to 0.
+        explicit_classes (bool): ``classes`` come from the config's
+            ``metainfo``; False (the dataset class's defaults) turns a
+            partial mismatch without case differences into a WARNING.
+            Defaults to True.
 
     Raises:
         FileNotFoundError: The file does not exist.
@@ -100,13 +105,19 @@ def check_coco_ann_file(ann_file: str,
                     f'those classes get no annotations); set '
                     f'metainfo=dict(classes=...) to the file\'s names: '
                     f'{tuple(cats)}.')
-            effect = 'the dataset would be empty' if \
-                len(absent) == len(classes) else 'they would get no boxes'
-            raise ValueError(
-                f'{len(absent)} of {len(classes)} metainfo.classes are not '
-                f'categories of {path!r} ({_short(absent)}; {effect}); '
-                f'set metainfo=dict(classes=...) in the dataset config to '
-                f'the file\'s category names: {_short(cats, 10)}.')
+            everything = len(absent) == len(classes)
+            effect = 'the dataset would be empty' if everything else \
+                'they would get no boxes'
+            msg = (f'{len(absent)} of {len(classes)} metainfo.classes are '
+                   f'not categories of {path!r} ({_short(absent)}; '
+                   f'{effect}); set metainfo=dict(classes=...) in the '
+                   f'dataset config to the file\'s category names: '
+                   f'{_short(cats, 10)}.')
+            if everything or explicit_classes:
+                raise ValueError(msg)
+            # the dataset class's default classes (e.g. COCO's 80) and a
+            # file with some of them: perhaps a subset on purpose
+            print_log(msg, logger='current', level=logging.WARNING)
 
     if min_size > 0:
         small = [im for im in coco['images']
@@ -187,20 +198,21 @@ def check_seg_folders(data_root: Optional[str],
             f'its label map (same name, suffix {seg_map_suffix!r}).')
 
 
-def _dataset_classes(dataset: dict) -> Optional[Sequence[str]]:
-    """``metainfo.classes`` of a dataset config, else the default classes
-    of its type (MMDetection's ``CocoDataset``: the 80 COCO classes)."""
+def _dataset_classes(dataset: dict):
+    """``(classes, explicit)``: ``metainfo.classes`` of a dataset config
+    (explicit), else the default classes of its type (MMDetection's
+    ``CocoDataset``: the 80 COCO classes), else None."""
     metainfo = dataset.get('metainfo') or {}
     if metainfo.get('classes') is not None:
-        return tuple(metainfo['classes'])
+        return tuple(metainfo['classes']), True
     try:
         from mmdet.registry import DATASETS
         cls = DATASETS.get(str(dataset.get('type')))
     except ImportError:
-        return None
+        return None, False
     meta = getattr(cls, 'METAINFO', None) or {}
     classes = meta.get('classes')
-    return tuple(classes) if classes else None
+    return (tuple(classes) if classes else None), False
 
 
 def _seg_suffixes(dataset: dict):
@@ -242,12 +254,14 @@ def check_dataset_files(cfg) -> None:
         if 'Coco' in str(dataset.get('type', '')) and 'ann_file' in dataset:
             train = split == 'train' and not dataset.get('test_mode', False)
             filter_cfg = (dataset.get('filter_cfg') or {}) if train else {}
+            classes, explicit = _dataset_classes(dataset)
             check_coco_ann_file(
                 dataset['ann_file'],
                 dataset.get('data_root'),
                 filter_empty_gt=filter_cfg.get('filter_empty_gt', False),
-                classes=_dataset_classes(dataset),
-                min_size=filter_cfg.get('min_size', 0))
+                classes=classes,
+                min_size=filter_cfg.get('min_size', 0),
+                explicit_classes=explicit)
         elif isinstance(prefix, dict) and 'seg_map_path' in prefix and \
                 'img_path' in prefix and not dataset.get('ann_file'):
             check_seg_folders(
