@@ -232,4 +232,10 @@ def test_find_resumable_checkpoint_skips_broken_files(tmp_path, warnings_log):
     warnings_log.clear()
     assert find_resumable_checkpoint(str(tmp_path)) == str(good)
     assert not warnings_log  # nothing skipped, nothing said
+    # a pointer to a deleted file (what MMEngine's rotation could leave)
+    broken.unlink()
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_6.pth'))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(good)
+    assert any('iter_6.pth, which does not exist' in r.getMessage()
+               for r in warnings_log), [r.getMessage() for r in warnings_log]
     assert find_resumable_checkpoint(str(tmp_path / 'empty')) is None
