@@ -864,7 +864,8 @@ def format_markdown(result: dict) -> str:
         f"load average at start / end {env['load_avg_start']} / "
         f"{env['load_avg_end']}, {env['wall_s']} s in all.", '',
         '| case | impl | median ms | speed-up | per round | peak MB | '
-        'mem ratio | GEMM share | vs |', '|---|---|---|---|---|---|---|---|---|'
+        'mem ratio | GEMM share | vs |',
+        '|---|---|---|---|---|---|---|---|---|'
     ]
     for r in result['results']:
         rs = r['round_speedups']
