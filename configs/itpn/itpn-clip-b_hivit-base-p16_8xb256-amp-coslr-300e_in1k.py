@@ -6,7 +6,9 @@
 # warm-up epochs, cosine to 1e-5, AMP; ColorJitter(0.4, 0.4, 0.4), flip,
 # random crops of scale 0.08-1 (the script never passes its min-crop flag),
 # BEiT block masks (75 of 14x14 patches). The teacher sees the student's
-# crop (the official second crop is the same box).
+# crop: the official second crop is the same box at the same 224 px, only
+# resampled with Lanczos instead of bicubic (itpn_clip/datasets.py:32-39,
+# transforms.py:162-166, run_itpn_pretraining.py:103).
 _base_ = [
     '../_base_/models/itpn-clip_hivit-base-p16.py',
     'mmpretrain::_base_/datasets/imagenet_bs256_beitv2.py',

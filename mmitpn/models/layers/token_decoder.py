@@ -51,6 +51,7 @@ class TokenDecoder(nn.Module):
             ``dict(layer_scale_init_value=0.1, rpe_size=(14, 14),
             norm_eps=1e-5)``. With ``rpe_size`` (a Swin table) the tokens
             must fill a grid: ``rpe_size`` itself, or a square one.
+            ``drop_path`` may be one rate or a sequence of one per block.
             Defaults to None.
     """
 
@@ -105,10 +106,19 @@ class TokenDecoder(nn.Module):
         if block_cfg.get('rpe_type', 'swin') != 'swin':
             raise ValueError('TokenDecoder blocks support Swin relative '
                              'position tables only.')
+        # drop_path: one rate for every block, or one per block (the
+        # official CLIP side head continues the backbone's schedule)
+        drop_path = block_cfg.pop('drop_path', 0.)
+        if isinstance(drop_path, (int, float)):
+            drop_path = [drop_path] * depth
+        if len(drop_path) != depth:
+            raise ValueError(f'block_cfg drop_path has {len(drop_path)} '
+                             f'rates for {depth} blocks; give one rate or '
+                             f'{depth}.')
         self.blocks = nn.ModuleList([
             HiViTBlock(
                 embed_dims, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                **block_cfg) for _ in range(depth)
+                drop_path=dp, **block_cfg) for dp in drop_path
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pred = nn.Linear(embed_dims, out_channels)
