@@ -654,7 +654,8 @@ def test_amp_on_cpu_trains_mask_rcnn(demo_data, tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert 'CPUAmpOptimWrapper' in out
-    losses = re.findall(r'Epoch\(train\) \[1\]\[(\d)/2\].* loss: ([\d.]+)', out)
+    losses = re.findall(r'Epoch\(train\) \[1\]\[(\d)/2\].* loss: ([\d.]+)',
+                        out)
     assert [it for it, _ in losses] == ['1', '2'], out[-3000:]
     assert all(0 < float(v) < 100 for _, v in losses)
 
