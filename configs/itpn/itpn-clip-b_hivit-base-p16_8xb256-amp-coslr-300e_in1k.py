@@ -15,14 +15,16 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 
-# One 224 view, normalised for the student; CLIPTeacher re-normalises it
-# with CLIP's statistics (the beitv2 base packs a second view for a
-# tokenizer and normalises it separately: not used here).
+# One 224 view, normalised for the student as officially (mean = std =
+# 0.5 on the 0-1 scale: the model's data_preprocessor); CLIPTeacher maps it
+# to the official teacher input (see the model config). The beitv2 base
+# packs a second view for a tokenizer and normalises it separately: not
+# used here.
 data_preprocessor = dict(
     _delete_=True,
     type='mmpretrain.SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
+    mean=[127.5, 127.5, 127.5],
+    std=[127.5, 127.5, 127.5],
     to_rgb=True)
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -9,7 +9,9 @@ The official-format CLIP pre-training state dict is the converter test's
 ``itpn_clip`` heads), made the official iTPN-B CLIP layout (fpn_depth 1,
 a 14x14 position embedding); the pixel pre-training is the official golden
 file itself. Only widths / depths are shrunk in the configs; the teacher is
-a tiny random CLIP saved to a temporary file.
+a tiny random CLIP saved to a temporary file. The CLIP configs also give
+the student and the teacher the official inputs (normalisation and the
+official teacher's input scaling, written out here).
 """
 import copy
 import logging
@@ -287,3 +289,30 @@ def test_official_pixel_pretraining_loads_into_its_config(official):
         pyramid = model.neck(model.backbone(p['img'], ids_keep=p['ids_keep']))
         pred = model.head.predict(pyramid, p['ids_restore'])
     assert (pred - p['pred']).abs().max() < 1e-4
+
+
+def test_clip_teacher_and_student_see_the_official_inputs(clip_weights):
+    """itpn_clip's inputs, written out: the student gets ToTensor +
+    Normalize(0.5, 0.5) (datasets.py:28-46, timm's inception mean / std);
+    the teacher gets ToTensor's p / 255 and applies ScalingLayerForClip,
+    ((x + 1) * 127.5).clamp(0, 255) / 255, then CLIP's mean / std
+    (clip/create_clip.py:43-48)."""
+    model = MODELS.build(clip_cfg(CLIP_B, clip_weights))
+    rgb = torch.randint(0, 256, (2, 3, 224, 224), dtype=torch.uint8)
+    data = model.data_preprocessor(
+        dict(inputs=[rgb.flip(1)], data_samples=None), False)  # 1 view
+    student = data['inputs'][0]  # a batch of the one view, BGR -> RGB
+    x = rgb.float() / 255
+    torch.testing.assert_close(student, (x - 0.5) / 0.5)
+    shift = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+    official = (((x + 1.) * 127.5).clamp(0, 255.) / 255. - shift) / scale
+    teacher = model.teacher
+    with torch.no_grad():
+        want = teacher.visual(official)[0][:, 1:]
+        got = teacher(student)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # not CLIP's usual input: the quirk changes the targets
+    with torch.no_grad():
+        usual = teacher.visual((x - shift) / scale)[0][:, 1:]
+    assert (usual - want).abs().max() > 1e-2

@@ -66,13 +66,28 @@ model = dict(
             norm_eps=1e-5,
             drop_path=(0.1 * 24 / 29, 0.1 * 25 / 29))),
     side_block=None,  # int(0.75 * depth), as officially
+    # The official teacher's input, quirk included: it receives the crop
+    # as ToTensor gives it, p / 255 in [0, 1] (itpn_clip/datasets.py:48-49,
+    # 60), and its ScalingLayerForClip, written for [-1, 1] inputs, maps it
+    # to ((p / 255 + 1) * 127.5).clamp(0, 255) / 255 = (p + 255) / 510
+    # before CLIP's mean / std (clip/create_clip.py:46-48): CLIP sees the
+    # image at half contrast, brightened, i.e. pixel values p / 2 + 127.5.
+    # Given student_mean M and student_std S, CLIPTeacher maps the
+    # student's input x = (p - m) / s to (p' - clip_mean) / clip_std with
+    # p' = S * x + M; for the student's m = s = 127.5, M = 191.25 and
+    # S = 63.75 give exactly p' = p / 2 + 127.5. With another student
+    # normalisation (m, s), use M = 127.5 + m / 2, S = s / 2.
     teacher=dict(
         type='mmitpn.CLIPTeacher',
         weights='checkpoints/clip/ViT-B-16.pt',
-        student_mean=(123.675, 116.28, 103.53),
-        student_std=(58.395, 57.12, 57.375)),
+        student_mean=(191.25, 191.25, 191.25),
+        student_std=(63.75, 63.75, 63.75)),
+    # The official student normalisation: timm's IMAGENET_INCEPTION_MEAN /
+    # _STD, (0.5, 0.5, 0.5) on the 0-1 scale, since run_itpn_pretraining.py
+    # (:116) leaves --imagenet_default_mean_and_std False
+    # (itpn_clip/datasets.py:28-30, 41-46; not passed by the README).
     data_preprocessor=dict(
         type='mmpretrain.SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
+        mean=[127.5, 127.5, 127.5],
+        std=[127.5, 127.5, 127.5],
         to_rgb=True))
