@@ -66,11 +66,12 @@ def test_smoke_quick_run_prints_ratios_and_json(tmp_path, capsys):
         assert key in rows, key
         r = rows[key]
         assert r['speedup'] > 0 and r['median_ms'] > 0
-        # speed-up = the reference's time / this row's (one round)
+        # speed-up = the reference's time / this row's (one round; the
+        # JSON's times are rounded to 0.01 ms)
         ref_row = next(x for x in saved['results']
                        if x['case'] == r['case'] and x['impl'] == r['ref'])
         assert r['speedup'] == pytest.approx(
-            ref_row['times_ms'][0] / r['times_ms'][0], rel=1e-3)
+            ref_row['times_ms'][0] / r['times_ms'][0], rel=0.02)
         assert len(r['round_speedups']) == len(r['times_ms']) == 1
         assert r['ref'] is not None
         if key[0] != 'c':  # profiled: share of time in matrix products
