@@ -12,12 +12,12 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import config_path
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-DET_DEMO = REPO / 'configs/itpn/itpn-tiny_mask-rcnn_1xb4-6e_demo.py'
-SEG_DEMO = REPO / 'configs/itpn/itpn-tiny_upernet_1xb4-2k_demo.py'
+DET_DEMO = config_path('itpn-tiny_mask-rcnn_1xb4-6e_demo.py')
+SEG_DEMO = config_path('itpn-tiny_upernet_1xb4-2k_demo.py')
 CLASSES = ('circle', 'square', 'triangle')
 PALETTE = [[220, 20, 60], [0, 128, 255], [0, 200, 80]]
 SIZES = ((480, 640), (375, 500))
