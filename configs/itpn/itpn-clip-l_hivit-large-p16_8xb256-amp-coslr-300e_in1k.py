@@ -12,7 +12,10 @@
 # run_itpn_pretraining.py:103 --second_interpolation lanczos); here
 # CLIPTeacher resizes the student's 224-px bicubic crop to 196 px
 # (bicubic). The two differ by resampling only (one interpolation vs two,
-# Lanczos vs bicubic kernels), not by content.
+# Lanczos vs bicubic kernels), not by content. (mmpretrain's
+# RandomResizedCropAndInterpolationWithTwoPic + TwoNormDataPreprocessor
+# would give the exact second view, but ITPNCLIP feeds its teacher the
+# student's view.)
 _base_ = './itpn-clip-b_hivit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 # itpn_clip/modeling_pretrain.py:322-327: embed_dim 768, mlp_depth1 =
 # mlp_depth2 = 2, depth 40, 12 heads, fpn_dim 256, fpn_depth 1
