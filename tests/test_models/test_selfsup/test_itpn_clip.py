@@ -131,7 +131,7 @@ def test_losses_equal_hand_computation(clip_path):
     are the smooth-L1 over all tokens of the head's prediction against the
     non-affine LayerNorm-ed targets; loss_mfm_s* the per-level L2 over the
     masked patches only."""
-    model = MODELS.build(tiny_clip_cfg(clip_path)).eval()
+    model = MODELS.build(tiny_clip_cfg(clip_path, side_block=0)).eval()
     raw = batch()
     data = model.data_preprocessor(raw, True)
     preds = {}
@@ -143,6 +143,11 @@ def test_losses_equal_hand_computation(clip_path):
 
     model.head.decoder.register_forward_hook(keep('clip'))
     model.side_head.decoder.register_forward_hook(keep('side'))
+    # the side head reads stage 3 after block side_block (0 of 0, 1)
+    model.backbone.stages[2][0].register_forward_hook(keep('block0'))
+    model.side_head.decoder.register_forward_pre_hook(
+        lambda module, args: preds.setdefault('side_in', []).append(
+            args[0][0]))
     for d in model.mfm_head.decoders:
         d.register_forward_hook(keep('mfm'))
     losses = model(**data, mode='loss')
@@ -158,6 +163,9 @@ def test_losses_equal_hand_computation(clip_path):
         tokens = clip.visual((rgb - mean.view(1, 3, 1, 1)) /
                              std.view(1, 3, 1, 1))[0][:, 1:]
     assert tokens.shape == (2, 16, E)
+    block0, = preds['block0']
+    side_in, = preds['side_in']
+    torch.testing.assert_close(side_in.reshape(2, 16, -1), block0)
     target = layer_norm_by_hand(tokens)
     for name in ('clip', 'side'):
         pred, = preds[name]
