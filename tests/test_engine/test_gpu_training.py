@@ -97,7 +97,11 @@ def _free_port():
 def test_gpu_fsdp_one_gpu_matches_the_plain_model():
     """A model wrapped in FSDP (NCCL, one process on one GPU) gives the
     plain model's loss and gradients (given masks, through FSDP's
-    forward)."""
+    forward). With one rank torch's FSDP shards nothing (NO_SHARD; NCCL
+    refuses two ranks on one GPU): this checks the CUDA / NCCL wrapping;
+    sharding itself is checked with two gloo processes in
+    ``test_fsdp_pretrain.py``. (The same body passes on a CPU with gloo
+    and ``device_id=torch.device('cpu')``.)"""
     import torch.distributed as dist
     from mmpretrain.structures import DataSample
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
