@@ -21,8 +21,8 @@ pytestmark = [
 
 
 class Record(Hook):
-    """Loss scale at the start of training and the dtype of the step's
-    model outputs (via the pixel loss) after each iteration."""
+    """The loss scale at the start of training and the loss of each
+    iteration."""
 
     def __init__(self):
         self.start_scale = None
@@ -33,7 +33,7 @@ class Record(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        self.losses.append(float(outputs['loss']))
+        self.losses.append(float(outputs['loss'].detach()))
 
 
 def amp_runner(work_dir, max_iters, init_scale, resume=False, hooks=()):
