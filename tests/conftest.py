@@ -41,6 +41,25 @@ def config_path(name: str) -> Path:
     return found[0]
 
 
+def cpu_unless_gpus(env: dict, num_gpus: int = 2) -> dict:
+    """Run a multi-process test on the CPU (gloo) where it cannot have a GPU
+    per process: with fewer than ``num_gpus`` GPUs CUDA is hidden from the
+    processes (the tools then pick gloo), so the test runs instead of
+    skipping on a one-GPU machine.
+
+    Args:
+        env (dict): The processes' environment; changed in place.
+        num_gpus (int): GPUs the processes need to run on CUDA.
+            Defaults to 2.
+
+    Returns:
+        dict: ``env``.
+    """
+    if torch.cuda.device_count() < num_gpus:
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    return env
+
+
 def load_tool(rel_path: str):
     """Import a script of ``tools/`` as a module."""
     path = REPO / rel_path

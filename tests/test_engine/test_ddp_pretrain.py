@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cpu_unless_gpus
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / 'ddp_pretrain_worker.py'
@@ -21,11 +22,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(
-    torch.cuda.is_available() and torch.cuda.device_count() < 2,
-    reason='two processes need two GPUs or none')
 def test_ddp_students_and_teachers_stay_identical(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = cpu_unless_gpus(dict(os.environ, OMP_NUM_THREADS='1'))
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
                 'MASTER_PORT'):
         env.pop(key, None)

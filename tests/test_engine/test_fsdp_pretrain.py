@@ -17,6 +17,7 @@ from mmengine.config import Config
 import mmitpn.utils.device as device
 from mmitpn.engine.hooks import EMATeacherHook
 from mmitpn.utils import setup_fsdp
+from conftest import cpu_unless_gpus
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -37,11 +38,8 @@ def no_cuda(monkeypatch):
     monkeypatch.setattr(device, 'cuda_available', lambda: False)
 
 
-@pytest.mark.skipif(
-    torch.cuda.is_available() and torch.cuda.device_count() < 2,
-    reason='two processes need two GPUs or none')
 def test_fsdp_pretrain_teacher_follows_full_student(tmp_path, demo_data):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = cpu_unless_gpus(dict(os.environ, OMP_NUM_THREADS='1'))
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
                 'MASTER_PORT'):
         env.pop(key, None)

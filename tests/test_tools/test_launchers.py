@@ -24,6 +24,7 @@ from mmitpn.utils import (CPUAmpOptimWrapper, allow_full_checkpoint_load,
                           get_host_scope, register_host_modules, setup_amp,
                           setup_cpu_dist, setup_tta,
                           trigger_visualization_hook)
+from conftest import cpu_unless_gpus
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')
@@ -545,12 +546,10 @@ def test_train_then_test_toy(toy_project, tmp_path):
     assert (work_dir / 'epoch_2.pth').exists()
 
 
-@pytest.mark.skipif(
-    torch.cuda.is_available() and torch.cuda.device_count() < 2,
-    reason='two processes need two GPUs or none')
 def test_dist_train_toy(toy_project, tmp_path):
     config, env = toy_project
     env['PORT'] = str(_free_port())
+    cpu_unless_gpus(env)
     work_dir = tmp_path / 'work_dist'
     res = subprocess.run(
         ['bash', osp.join(TOOLS, 'dist_train.sh'), str(config), '2',
@@ -562,6 +561,16 @@ def test_dist_train_toy(toy_project, tmp_path):
     out = res.stdout + res.stderr
     assert 'TOY dtype=torch.float32 rank=0 of 2' in out, out[-3000:]
     assert 'TOY dtype=torch.float32 rank=1 of 2' in out, out[-3000:]
+
+
+@pytest.mark.parametrize('gpus,hidden', [(0, True), (1, True), (2, False)])
+def test_two_process_tests_fall_back_to_the_cpu(monkeypatch, gpus, hidden):
+    """The 2-process tests run on gloo (CUDA hidden) with fewer than two
+    GPUs, instead of skipping on a one-GPU machine."""
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: gpus)
+    env = cpu_unless_gpus({})
+    assert (env.get('CUDA_VISIBLE_DEVICES') == '') is hidden
+    assert ('CUDA_VISIBLE_DEVICES' in env) is hidden
 
 
 def test_close_dist_waits_for_every_rank_then_destroys(monkeypatch):
