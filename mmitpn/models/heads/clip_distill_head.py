@@ -83,6 +83,8 @@ class CLIPDistillHead(BaseModule):
                 f'target_dims={target.shape[-1]} (512 for ViT-B/16, 768 for '
                 f'ViT-L/14).')
         pred = self.decoder(levels).float()
-        target = F.layer_norm(target.float(), (self.target_dims, ), eps=1e-6)
+        # the official target norm is nn.LayerNorm(elementwise_affine=False)
+        # with torch's default eps (itpn_clip/clip/create_clip.py:16)
+        target = F.layer_norm(target.float(), (self.target_dims, ), eps=1e-5)
         return self.loss_weight * F.smooth_l1_loss(
             pred, target, beta=self.beta)
