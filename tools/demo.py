@@ -94,11 +94,22 @@ def epoch_losses(work_dir):
     }
 
 
-def last_test_metrics(work_dir):
-    """Metrics of the newest ``tools/test.py`` run in ``work_dir``."""
+def last_test_metrics(work_dir, key='coco/bbox_mAP'):
+    """Metrics of the newest ``tools/test.py`` run in ``work_dir``
+    (MMEngine writes them to ``<timestamp>/<timestamp>.json``).
+
+    Args:
+        work_dir (str | Path): The ``--work-dir`` of tools/test.py.
+        key (str): A metric the record must hold. Defaults to
+            ``'coco/bbox_mAP'``.
+
+    Returns:
+        dict: The record, or ``{}`` when no run wrote ``key``.
+    """
     for js in sorted(Path(work_dir).glob('*/*.json'), reverse=True):
-        rec = json.loads(js.read_text().splitlines()[-1])
-        if 'coco/bbox_mAP' in rec:
+        lines = js.read_text().splitlines()
+        rec = json.loads(lines[-1]) if lines else {}
+        if key in rec:
             return rec
     return {}
 

@@ -236,12 +236,11 @@ def read_test_metrics(eval_dir, key):
         eval_dir (Path): The ``--work-dir`` of tools/test.py.
         key (str): A metric the record must hold, e.g. ``'mIoU'``.
     """
-    for js in sorted(Path(eval_dir).glob('*/*.json'), reverse=True):
-        lines = js.read_text().splitlines()
-        rec = json.loads(lines[-1]) if lines else {}
-        if key in rec:
-            return rec
-    raise RuntimeError(f'tools/test.py wrote no {key!r} under {eval_dir}.')
+    rec = load_tool('tools/demo.py').last_test_metrics(eval_dir, key)
+    if not rec:
+        raise RuntimeError(
+            f'tools/test.py wrote no {key!r} under {eval_dir}.')
+    return rec
 
 
 def loss_curve(work_dir):
