@@ -74,9 +74,9 @@ def demo_data() -> Path:
     """The embedded demo data at ``data/demo`` (what ``make demo`` uses),
     generated when absent: deterministic, written atomically, and a no-op
     when an up-to-date copy is there (about 10 s otherwise)."""
-    gen = load_tool('tools/data/make_demo_data.py')
+    from mmitpn.datasets.demo_data import make_demo_data
     out = REPO / 'data' / 'demo'
-    gen.make_demo_data(str(out))
+    make_demo_data(str(out))
     return out
 
 
