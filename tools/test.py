@@ -22,9 +22,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmitpn.engine.hooks import CheckedLoadHook
-from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
-                          register_host_modules, run_tool, setup_cpu_dist,
-                          setup_tta, trigger_visualization_hook)
+from mmitpn.utils import (close_dist, register_host_modules, run_tool,
+                          setup_cpu_dist, setup_tta, trigger_visualization_hook,
+                          use_weights_only_load)
 
 
 def parse_args():
@@ -75,6 +75,11 @@ def parse_args():
         help='report metrics even when the checkpoint leaves tensors of the '
         'model missing or has keys the model lacks (listed at WARNING); '
         'without it such a checkpoint stops the test')
+    parser.add_argument(
+        '--allow-unsafe-load',
+        action='store_true',
+        help='trust the checkpoint: let its pickle create objects beyond '
+        'tensors and the allow-listed types (logged at WARNING)')
     # torch.distributed.launch of PyTorch >= 2.0 passes `--local-rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -85,8 +90,6 @@ def parse_args():
 
 def main():
     args = parse_args()
-    # MMEngine checkpoints hold more than tensors (torch>=2.6 refuses them)
-    allow_full_checkpoint_load()
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl file, got {args.out!r}; '
                          f'name it e.g. results.pkl.')
@@ -106,6 +109,8 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    # weights_only=True with mmitpn's allow-list (the opt-in: a flag)
+    use_weights_only_load(cfg, allow_unsafe=args.allow_unsafe_load)
 
     if args.show or args.show_dir:
         trigger_visualization_hook(

@@ -22,12 +22,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmitpn.datasets import check_dataset_files
-from mmitpn.engine.checkpoint import find_resumable_checkpoint
-from mmitpn.utils import (allow_full_checkpoint_load, close_dist,
-                          degrade_sync_bn, register_host_modules, run_tool,
-                          seed_augmentation_per_sample, setup_amp,
-                          setup_cpu_dist, setup_fsdp,
-                          summarize_frozen_parameters)
+from mmitpn.utils import (close_dist, degrade_sync_bn, register_host_modules,
+                          run_tool, setup_amp, setup_cpu_dist, setup_fsdp,
+                          use_weights_only_load)
 
 
 def parse_args():
@@ -52,6 +49,12 @@ def parse_args():
         const='auto',
         help='If a checkpoint path is given, resume from it; without one, '
         'resume from the latest checkpoint in the work directory.')
+    parser.add_argument(
+        '--allow-unsafe-load',
+        action='store_true',
+        help='trust the checkpoints of this run: let their pickles create '
+        'objects beyond tensors and the allow-listed types (logged at '
+        'WARNING); only for files you trust')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -85,9 +88,6 @@ def parse_args():
 
 def main():
     args = parse_args()
-    # MMEngine checkpoints hold more than tensors (torch>=2.6 refuses them)
-    allow_full_checkpoint_load()
-
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -114,28 +114,26 @@ def main():
                                '`auto_scale_lr=dict(base_batch_size=...)` '
                                'in the config.')
 
-    # resume priority: given checkpoint > latest in work_dir
+    # resume priority: given checkpoint > newest complete one in work_dir
+    # (picked by the config's mmitpn.WeightsOnlyLoadHook)
     if args.resume == 'auto':
-        # the newest *complete* checkpoint: a crash can leave the
-        # last_checkpoint pointer empty or stale
-        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
-        cfg.resume = cfg.load_from is not None
-        if not cfg.resume:
-            print(f'--resume: no complete checkpoint in {cfg.work_dir}; '
-                  'starting a new run.')
+        cfg.resume = True
+        cfg.load_from = None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.allow_unsafe_load:
+        use_weights_only_load(cfg, allow_unsafe=True)
 
     # an annotation file that leaves a data set empty fails here, naming
-    # the file, not deep inside the host's dataset code
+    # the file, before the host fails while building the data set (the
+    # config's mmitpn.DataCheckHook checks again for every other door)
     check_dataset_files(cfg)
-    # augmentation a function of (seed, epoch, index), every step seeded:
-    # a resumed run repeats the uninterrupted one bit for bit
-    seed_augmentation_per_sample(cfg)
 
-    # SyncBN cannot synchronise on one process or on CPU: BN, with a warning
-    degrade_sync_bn(cfg, args.launcher)
+    # what only the launcher tells: SyncBN cannot run on CPU processes
+    # (BN, with a warning), gloo instead of NCCL without CUDA, FSDP
+    if args.launcher != 'none':
+        degrade_sync_bn(cfg, args.launcher)
     setup_cpu_dist(cfg, args.launcher, init_process_group=True)
     if args.strategy == 'fsdp':
         setup_fsdp(cfg, args.launcher)
@@ -144,11 +142,6 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-
-    # one line for the frozen parameters (EMA teacher, fixed position
-    # embeddings) instead of MMEngine's warning per tensor
-    summarize_frozen_parameters(runner)
-
     runner.train()
     close_dist()
 

@@ -16,7 +16,7 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime_mmpretrain.py',
 ]
 pretrained = 'checkpoints/itpn-base_pixel_pretrain.pth'
 model = dict(
@@ -84,5 +84,5 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=1)
 auto_scale_lr = dict(base_batch_size=1024)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+    checkpoint=dict(interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0, diff_rank_seed=True)

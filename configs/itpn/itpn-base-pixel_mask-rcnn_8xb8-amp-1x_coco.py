@@ -8,6 +8,6 @@
 _base_ = [
     '../_base_/models/mask-rcnn_itpn-base.py',
     '../_base_/datasets/coco_instance_detr_aug.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime_mmdet.py',
     '../_base_/schedules/itpn_det_adamw.py',
 ]

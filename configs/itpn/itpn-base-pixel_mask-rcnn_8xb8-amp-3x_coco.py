@@ -8,7 +8,7 @@
 _base_ = [
     '../_base_/models/mask-rcnn_itpn-base.py',
     '../_base_/datasets/coco_instance_detr_aug.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime_mmdet.py',
     '../_base_/schedules/itpn_det_adamw_3x.py',
 ]
 model = dict(backbone=dict(drop_path_rate=0.3))

@@ -16,7 +16,7 @@ _base_ = [
     'mmseg::_base_/models/upernet_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_160k.py',
+    '../_base_/schedules/itpn_seg_160k.py',
 ]
 pretrained = 'checkpoints/itpn-base_pixel_pretrain.pth'
 crop_size = (512, 512)
@@ -91,7 +91,29 @@ param_scheduler = [
         by_epoch=False)
 ]
 
-train_dataloader = dict(batch_size=2)
+# mmseg's ADE20K pipeline, headed by the per-sample seed of the
+# augmentation (with the sampler below): a resumed run is exact
+train_pipeline = [
+    dict(type='mmitpn.SeedAugmentation'),
+    dict(type='mmitpn.CheckedLoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(
+        type='RandomResize',
+        scale=(2048, 512),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    batch_size=2,
+    sampler=dict(
+        _delete_=True,
+        type='mmitpn.SeededSampler',
+        sampler=dict(type='InfiniteSampler', shuffle=True)),
+    dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader
 auto_scale_lr = dict(enable=False, base_batch_size=16)

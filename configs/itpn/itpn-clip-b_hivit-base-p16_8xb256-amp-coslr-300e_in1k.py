@@ -12,7 +12,7 @@
 _base_ = [
     '../_base_/models/itpn-clip_hivit-base-p16.py',
     'mmpretrain::_base_/datasets/imagenet_bs256_beitv2.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime_mmpretrain.py',
 ]
 
 # One 224 view, normalised for the student as officially (mean = std =
@@ -27,7 +27,8 @@ data_preprocessor = dict(
     std=[127.5, 127.5, 127.5],
     to_rgb=True)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmitpn.SeedAugmentation'),
+    dict(type='mmitpn.CheckedLoadImageFromFile'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -47,7 +48,13 @@ train_pipeline = [
     # would overwrite it with the numpy array)
     dict(type='PackInputs')
 ]
-train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    batch_size=256,
+    sampler=dict(
+        _delete_=True,
+        type='mmitpn.SeededSampler',
+        sampler=dict(type='DefaultSampler', shuffle=True)),
+    dataset=dict(pipeline=train_pipeline))
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
@@ -76,7 +83,7 @@ param_scheduler = [
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+    checkpoint=dict(interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0, diff_rank_seed=True)
 resume = True
 # lr 1.5e-3 is for a total batch of 2048 (with --auto-scale-lr)

@@ -7,10 +7,30 @@
 _base_ = [
     '../_base_/models/itpn-pixel_hivit-base-p16.py',
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime_mmpretrain.py',
     '../_base_/schedules/itpn_pixel_pretrain.py',
 ]
+# mmpretrain's MAE pipeline, headed by the per-sample seed of the
+# augmentation (with the sampler below): a resumed run is exact
+train_pipeline = [
+    dict(type='mmitpn.SeedAugmentation'),
+    dict(type='mmitpn.CheckedLoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        crop_ratio_range=(0.2, 1.0),
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackInputs')
+]
+train_dataloader = dict(
+    sampler=dict(
+        _delete_=True,
+        type='mmitpn.SeededSampler',
+        sampler=dict(type='DefaultSampler', shuffle=True)),
+    dataset=dict(pipeline=train_pipeline))
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+    checkpoint=dict(interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0, diff_rank_seed=True)
 resume = True

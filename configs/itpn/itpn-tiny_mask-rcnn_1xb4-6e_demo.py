@@ -58,7 +58,8 @@ data_root = 'data/demo/coco/'
 metainfo = dict(
     classes=classes, palette=[(220, 20, 60), (0, 128, 255), (0, 200, 80)])
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmitpn.SeedAugmentation'),
+    dict(type='mmitpn.CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(160, 160), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -123,5 +124,5 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=2, max_keep_ckpts=2))
+    checkpoint=dict(interval=2, max_keep_ckpts=2))
 randomness = dict(seed=0)

@@ -3,7 +3,7 @@
 # about a minute on a 2-core CPU (320 iterations; the losses visibly fall).
 # Same components as the ImageNet configs, smaller widths. The integral demo
 # (tools/demo.py) pre-trains 10x longer with the 200e config inheriting this.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime_mmpretrain.py']
 
 img_size = 96
 arch = dict(embed_dims=128, depths=(1, 1, 2), num_heads=4)
@@ -45,7 +45,10 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # augmentation seeded by (seed, epoch, index): exact resume
+    sampler=dict(
+        type='mmitpn.SeededSampler',
+        sampler=dict(type='DefaultSampler', shuffle=True)),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='mmpretrain.CustomDataset',
@@ -53,7 +56,8 @@ train_dataloader = dict(
         data_prefix='train',
         with_label=False,
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='mmitpn.SeedAugmentation'),
+            dict(type='mmitpn.CheckedLoadImageFromFile'),
             dict(
                 type='RandomResizedCrop',
                 scale=img_size,
@@ -95,6 +99,6 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=4),
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))
+    checkpoint=dict(interval=5, max_keep_ckpts=2))
 custom_hooks = [dict(type='mmitpn.EMATeacherHook')]
 randomness = dict(seed=0)

@@ -46,7 +46,8 @@ data_root = 'data/demo/ade'
 metainfo = dict(
     classes=classes, palette=[[220, 20, 60], [0, 128, 255], [0, 200, 80]])
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmitpn.SeedAugmentation'),
+    dict(type='mmitpn.CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(
         type='RandomResize',
@@ -117,6 +118,6 @@ auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=500,
+        by_epoch=False, interval=500,
         max_keep_ckpts=2))
 randomness = dict(seed=0)

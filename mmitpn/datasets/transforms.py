@@ -1,5 +1,4 @@
 """Data transforms of mmitpn."""
-import functools
 import os.path as osp
 import random
 import warnings
@@ -13,59 +12,24 @@ from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmitpn.registry import TRANSFORMS
 
 
-def _checked_load(transform):
-    """Wrap ``LoadImageFromFile.transform``: decoder failures become one
-    ``ValueError`` line naming the file and the fix."""
-
-    @functools.wraps(transform)
-    def wrapper(self, results: dict) -> Optional[dict]:
-        try:
-            return transform(self, results)
-        except FileNotFoundError:
-            raise
-        except Exception as e:  # noqa: BLE001 -- any decoder failure
-            filename = results.get('img_path')
-            if not isinstance(filename, str):
-                raise
-            size = osp.getsize(filename) if osp.isfile(filename) else None
-            what = 'is empty (0 bytes)' if size == 0 else \
-                f'cannot be decoded as an image ({type(e).__name__})'
-            raise ValueError(
-                f'Image {filename!r} {what}; replace the file or remove it '
-                f'from the annotation file.') from e
-
-    wrapper.__mmitpn_checked__ = True
-    return wrapper
-
-
-def use_checked_image_loading() -> None:
-    """Make MMCV's ``LoadImageFromFile`` fail with one line naming the file
-    (called on ``import mmitpn``).
-
-    MMCV fails on an empty file with an OpenCV assertion that does not name
-    the file, and on an undecodable one with a bare ``AssertionError``.
-    After this call both raise a ``ValueError`` naming the file and the fix
-    (``ignore_empty=True`` still skips such files). The transform keeps
-    its name, so the inferencers of the hosts, which look the loading step
-    up by the name ``LoadImageFromFile``, keep working. Calling it twice
-    changes nothing.
-    """
-    method = _MMCVLoadImageFromFile.transform
-    if not getattr(method, '__mmitpn_checked__', False):
-        _MMCVLoadImageFromFile.transform = _checked_load(method)
-
-
 @TRANSFORMS.register_module()
 class CheckedLoadImageFromFile(_MMCVLoadImageFromFile):
-    """MMCV's ``LoadImageFromFile`` with one-line errors (kept for configs
-    that name it).
+    """MMCV's ``LoadImageFromFile`` whose failures name the file and the fix.
 
-    Once mmitpn is imported, ``LoadImageFromFile`` itself gives these
-    one-line errors (:func:`use_checked_image_loading`): prefer it, the
-    hosts' inferencers look the loading step up by that name. Inputs that
-    are already images (``results['img']`` set, as an inferencer passes an
-    array) go through unchanged, so this class does not break an
-    inferencer either.
+    MMCV fails on an empty file with an OpenCV assertion that does not name
+    the file, and on an undecodable one with a bare ``AssertionError``;
+    here both raise one ``ValueError`` line naming the file
+    (``ignore_empty=True`` still skips such files). The shipped configs
+    name it in their training and validation pipelines. Their test
+    pipelines keep ``LoadImageFromFile``, the name under which the hosts'
+    inferencers find (and replace) the loading step. Inputs that are
+    already images (``results['img']`` set, as an inferencer passes an
+    array) go through unchanged.
+
+    Args:
+        **kwargs: Arguments of MMCV's ``LoadImageFromFile``
+            (``to_float32``, ``color_type``, ``imdecode_backend``,
+            ``ignore_empty``, ``backend_args``).
     """
 
     def transform(self, results: dict) -> Optional[dict]:
@@ -78,6 +42,9 @@ class CheckedLoadImageFromFile(_MMCVLoadImageFromFile):
             dict | None: ``results`` with ``img``, ``img_shape`` and
             ``ori_shape``; None for an unreadable file when
             ``ignore_empty``.
+
+        Raises:
+            ValueError: The file is empty or cannot be decoded.
         """
         if results.get('img_path') is None and \
                 isinstance(results.get('img'), np.ndarray):
@@ -88,8 +55,20 @@ class CheckedLoadImageFromFile(_MMCVLoadImageFromFile):
             results['img_shape'] = img.shape[:2]
             results['ori_shape'] = img.shape[:2]
             return results
-        use_checked_image_loading()  # MMCV's transform, checked once
-        return super().transform(results)
+        try:
+            return super().transform(results)
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- any decoder failure
+            filename = results.get('img_path')
+            if not isinstance(filename, str):
+                raise
+            size = osp.getsize(filename) if osp.isfile(filename) else None
+            what = 'is empty (0 bytes)' if size == 0 else \
+                f'cannot be decoded as an image ({type(e).__name__})'
+            raise ValueError(
+                f'Image {filename!r} {what}; replace the file or remove it '
+                f'from the annotation file.') from e
 
 
 @TRANSFORMS.register_module()

@@ -4,7 +4,6 @@ import warnings
 import torch
 from mmengine.config import Config
 
-from mmitpn.engine.optimizers import CPUAmpOptimWrapper  # noqa: F401
 from . import device
 
 
@@ -14,9 +13,9 @@ def setup_amp(cfg: Config) -> str:
     ``OptimWrapper`` (or no type) becomes ``AmpOptimWrapper`` with
     ``loss_scale='dynamic'`` unless the config sets one; an
     ``AmpOptimWrapper`` is kept. Without CUDA, the wrapper becomes
-    :class:`CPUAmpOptimWrapper` with ``dtype='bfloat16'`` (CPU autocast has
+    :class:`mmitpn.engine.optimizers.CPUAmpOptimWrapper` with ``dtype='bfloat16'`` (CPU autocast has
     no float16) and a warning is printed; MMCV's NMS and RoI ops then run
-    in float32 (:func:`mmitpn.utils.mmcv_ops.run_mmcv_ops_in_float32`), so
+    in float32 (:func:`mmitpn.utils.mmcv_ops.mmcv_ops_in_float32`), so
     Mask R-CNN and Cascade configs train with ``--amp`` on CPU too.
 
     Args:
@@ -50,12 +49,12 @@ def setup_amp(cfg: Config) -> str:
     else:
         dtype = wrapper.get('dtype', None)
         msg = ('WARNING: CUDA is not available; `--amp` trains with '
-               "bfloat16 autocast on CPU (type='CPUAmpOptimWrapper', "
+               "bfloat16 autocast on CPU (type='mmitpn.CPUAmpOptimWrapper', "
                "dtype='bfloat16'")
         if dtype not in (None, 'bfloat16', torch.bfloat16):
             msg += f', replacing dtype={dtype!r}'
         print(msg + ').')
         warnings.warn('CUDA is not available: AMP runs with bfloat16 on CPU.')
-        wrapper.type = 'CPUAmpOptimWrapper'
+        wrapper.type = 'mmitpn.CPUAmpOptimWrapper'
         wrapper.dtype = 'bfloat16'
     return wrapper.type

@@ -11,20 +11,32 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
-from mmengine.hooks import CheckpointHook
+from mmengine.fileio.backends import LocalBackend
 from mmengine.logging import MMLogger
 
-import mmitpn  # noqa: F401  (installs the atomic backend)
-from mmitpn.engine.checkpoint import (AtomicLocalBackend,
-                                      find_resumable_checkpoint,
-                                      is_complete_checkpoint,
-                                      remove_orphaned_tmp_files)
+from mmitpn.engine.atomic_backend import (AtomicLocalBackend,
+                                          remove_orphaned_tmp_files)
+from mmitpn.engine.hooks import CrashSafeCheckpointHook
+from mmitpn.engine.resume import (find_resumable_checkpoint,
+                                  is_complete_checkpoint)
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_local_backend_is_atomic():
-    assert isinstance(get_file_backend('work_dirs/x.pth'), AtomicLocalBackend)
+def test_only_the_hook_writes_atomically(tmp_path):
+    """MMEngine's own local backend stays MMEngine's; the hook's saves go
+    through the atomic one (by name, in ``backend_args``)."""
+    assert type(get_file_backend(str(tmp_path / 'x.pth'))) is LocalBackend
+    hook = CrashSafeCheckpointHook(interval=1)
+    assert hook.backend_args == dict(backend='mmitpn_atomic_local')
+    backend = get_file_backend(str(tmp_path), backend_args=hook.backend_args)
+    assert type(backend) is AtomicLocalBackend
+    backend.put(b'whole', str(tmp_path / 'f.pth'))
+    assert (tmp_path / 'f.pth').read_bytes() == b'whole'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['f.pth']
+    # a remote out_dir keeps MMEngine's behaviour
+    assert CrashSafeCheckpointHook(out_dir='s3://bucket/x').backend_args \
+        is None
 
 
 # A toy project for tools/train.py: CheckpointHook every iteration with
@@ -83,8 +95,9 @@ TOY_CONFIG = textwrap.dedent('''
     optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01))
     train_cfg = dict(by_epoch=False, max_iters=5)
     default_hooks = dict(
-        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1,
-                        max_keep_ckpts=1),
+        checkpoint=dict(type='mmitpn.CrashSafeCheckpointHook',
+                        by_epoch=False, interval=1, max_keep_ckpts=1),
+        weights_only_load=dict(type='mmitpn.WeightsOnlyLoadHook'),
         logger=dict(type='LoggerHook', interval=1))
     log_processor = dict(by_epoch=False)
     randomness = dict(seed=0)
@@ -152,7 +165,8 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
 
 def test_failed_save_removes_nothing(tmp_path):
     """A save that raises leaves the checkpoints it would have replaced."""
-    hook = CheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
+    hook = CrashSafeCheckpointHook(
+        interval=1, by_epoch=False, max_keep_ckpts=1)
     hook.file_backend = AtomicLocalBackend()
     hook.out_dir = str(tmp_path)
     old = tmp_path / 'iter_1.pth'
@@ -174,8 +188,40 @@ def test_failed_save_removes_nothing(tmp_path):
     with pytest.raises(OSError):
         hook._save_checkpoint_with_step(Runner(), 2, {})
     assert old.exists()
-    # the backend is itself again (no deferral left behind)
-    assert 'remove' not in vars(hook.file_backend)
+    # nothing stays queued: a later removal happens at once
+    assert not hook.file_backend._deferring
+    hook.file_backend.remove(str(old))
+    assert not old.exists()
+
+
+def test_removal_waits_for_the_new_checkpoint(tmp_path):
+    """The oldest checkpoint is removed after the new one is written."""
+    hook = CrashSafeCheckpointHook(
+        interval=1, by_epoch=False, max_keep_ckpts=1)
+    hook.file_backend = AtomicLocalBackend()
+    hook.out_dir = str(tmp_path)
+    old = tmp_path / 'iter_1.pth'
+    torch.save({'w': 1}, old)
+    from collections import deque
+    hook.keep_ckpt_ids = deque([1])
+    seen = []
+
+    class Hub:
+        def update_info(self, *args):
+            pass
+
+    class Runner:
+        message_hub = Hub()
+        work_dir = str(tmp_path)
+
+        def save_checkpoint(self, out_dir, name, *args, **kwargs):
+            seen.append(old.exists())  # still there while saving
+            torch.save({'w': 2}, os.path.join(out_dir, name))
+
+    hook._save_checkpoint_with_step(Runner(), 2, {})
+    assert seen == [True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'iter_2.pth', 'last_checkpoint']
 
 
 def test_remove_orphaned_tmp_files(tmp_path):

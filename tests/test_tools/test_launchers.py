@@ -20,8 +20,8 @@ from mmengine.config import Config
 
 import mmitpn.utils.device as device
 import mmitpn.utils.distributed as distributed
-from mmitpn.utils import (CPUAmpOptimWrapper, allow_full_checkpoint_load,
-                          get_host_scope, register_host_modules, setup_amp,
+from mmitpn.engine.optimizers import CPUAmpOptimWrapper
+from mmitpn.utils import (get_host_scope, register_host_modules, setup_amp,
                           setup_cpu_dist, setup_tta,
                           trigger_visualization_hook)
 from conftest import cpu_unless_gpus
@@ -313,7 +313,7 @@ def test_setup_amp_cuda(with_cuda):
 def test_setup_amp_cpu(no_cuda):
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     with pytest.warns(UserWarning, match='bfloat16'):
-        assert setup_amp(cfg) == 'CPUAmpOptimWrapper'
+        assert setup_amp(cfg) == 'mmitpn.CPUAmpOptimWrapper'
     assert cfg.optim_wrapper.dtype == 'bfloat16'
 
 
@@ -328,7 +328,7 @@ def test_cpu_amp_optim_wrapper_step():
     from mmengine.registry import OPTIM_WRAPPERS
     model = torch.nn.Linear(4, 2)
     wrapper = OPTIM_WRAPPERS.build(
-        dict(type='CPUAmpOptimWrapper',
+        dict(type='mmitpn.CPUAmpOptimWrapper',
              optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
     assert isinstance(wrapper, CPUAmpOptimWrapper)
     before = model.weight.detach().clone()
@@ -390,20 +390,6 @@ def test_setup_tta():
 
     with pytest.raises(KeyError):
         setup_tta(Config(dict(default_scope='mmseg')))
-
-
-def test_allow_full_checkpoint_load(monkeypatch, tmp_path):
-    from mmengine.logging import HistoryBuffer
-    path = tmp_path / 'ckpt.pth'
-    torch.save(dict(buf=HistoryBuffer([1., 2.], [1, 1])), path)
-    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
-    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
-    assert allow_full_checkpoint_load() is False  # the user's choice wins
-    monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD')
-    assert allow_full_checkpoint_load() is True
-    assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '1'
-    assert torch.load(path)['buf'].mean() == 1.5
-    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
 
 
 # ---------------------------------------------- real runs on a toy model ---

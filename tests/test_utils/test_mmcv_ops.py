@@ -1,9 +1,10 @@
-"""MMCV's NMS and RoI ops take bfloat16 CPU tensors (CPU --amp)."""
+"""MMCV's NMS and RoI ops take bfloat16 CPU tensors inside the CPU --amp
+context, and are MMCV's own again after it."""
 import torch
 import mmcv.ops as ops
 from mmcv.ops import RoIAlign, batched_nms
 
-from mmitpn.utils.mmcv_ops import run_mmcv_ops_in_float32
+from mmitpn.utils.mmcv_ops import mmcv_ops_in_float32
 
 
 def boxes_and_scores(n=40):
@@ -14,7 +15,12 @@ def boxes_and_scores(n=40):
 
 
 def test_nms_in_float32_for_bfloat16_inputs():
-    assert run_mmcv_ops_in_float32()
+    with mmcv_ops_in_float32() as found:
+        assert found
+        check_nms()
+
+
+def check_nms():
     boxes, scores = boxes_and_scores()
     b16, s16 = boxes.bfloat16(), scores.bfloat16()
     dets, keep = ops.nms(b16, s16, 0.5)
@@ -33,7 +39,11 @@ def test_nms_in_float32_for_bfloat16_inputs():
 
 
 def test_roi_align_in_float32_for_bfloat16_inputs():
-    run_mmcv_ops_in_float32()
+    with mmcv_ops_in_float32():
+        check_roi_align()
+
+
+def check_roi_align():
     feats = torch.randn(1, 4, 16, 16)
     rois = torch.tensor([[0., 1., 1., 9., 12.], [0., 4., 2., 15., 8.]])
     layer = RoIAlign((7, 7), spatial_scale=1., sampling_ratio=0)
@@ -45,9 +55,23 @@ def test_roi_align_in_float32_for_bfloat16_inputs():
     assert layer(feats, rois).dtype == torch.float32
 
 
-def test_idempotent():
+def test_restored_after_the_context():
     import sys
-    run_mmcv_ops_in_float32()
-    fn = sys.modules['mmcv.ops.nms'].nms
-    run_mmcv_ops_in_float32()
-    assert sys.modules['mmcv.ops.nms'].nms is fn
+    nms_mod = sys.modules['mmcv.ops.nms']
+    before = (nms_mod.nms, nms_mod.soft_nms, ops.nms, ops.soft_nms,
+              RoIAlign.__dict__['forward'])
+    with mmcv_ops_in_float32():
+        assert nms_mod.nms is not before[0]
+        with mmcv_ops_in_float32():  # nested: still one float32 layer
+            check_nms()
+    after = (nms_mod.nms, nms_mod.soft_nms, ops.nms, ops.soft_nms,
+             RoIAlign.__dict__['forward'])
+    assert all(a is b for a, b in zip(before, after))
+    # outside the context MMCV's CPU kernel refuses bfloat16 again
+    boxes, scores = boxes_and_scores()
+    try:
+        ops.nms(boxes.bfloat16(), scores.bfloat16(), 0.5)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError('nms took bfloat16 outside the context')

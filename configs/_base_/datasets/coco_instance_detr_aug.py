@@ -2,7 +2,9 @@
 # the official iTPN detection configs, 8 images per GPU.
 _base_ = 'mmdet::_base_/datasets/coco_instance.py'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # augmentation seeded by (seed, epoch, index), with the sampler below
+    dict(type='mmitpn.SeedAugmentation'),
+    dict(type='mmitpn.CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -30,4 +32,10 @@ train_pipeline = [
                     ]]),
     dict(type='PackDetInputs')
 ]
-train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(
+        _delete_=True,
+        type='mmitpn.SeededSampler',
+        sampler=dict(type='DefaultSampler', shuffle=True)),
+    dataset=dict(pipeline=train_pipeline))

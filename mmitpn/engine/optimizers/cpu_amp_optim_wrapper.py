@@ -1,9 +1,13 @@
 """Mixed precision on machines without CUDA."""
+from contextlib import contextmanager
 from typing import Union
 
 import torch
+import torch.nn as nn
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+
+from mmitpn.registry import OPTIM_WRAPPERS
+from mmitpn.utils.mmcv_ops import mmcv_ops_in_float32
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -15,8 +19,8 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
     float32 and needs no loss scaling, so the gradient scaler is disabled
     (``scale``, ``unscale_`` and ``update`` do nothing, ``step`` calls the
     optimizer). MMCV's NMS and RoI ops, whose CPU kernels take float32
-    only, run in float32 once this wrapper is built
-    (:func:`mmitpn.utils.mmcv_ops.run_mmcv_ops_in_float32`).
+    only, run in float32 inside :meth:`optim_context` and are restored when
+    it ends (:func:`mmitpn.utils.mmcv_ops.mmcv_ops_in_float32`).
     :func:`mmitpn.utils.setup_amp` picks this wrapper when CUDA is
     missing.
 
@@ -46,9 +50,17 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
         self._scale_update_param = None
         self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
         self.cast_dtype = dtype
-        # MMCV's NMS / RoI CPU kernels take float32 only
-        from mmitpn.utils.mmcv_ops import run_mmcv_ops_in_float32
-        run_mmcv_ops_in_float32()
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        """Autocast (bfloat16) and gradient accumulation as
+        ``AmpOptimWrapper``, with MMCV's NMS / RoI ops in float32.
+
+        Args:
+            model (nn.Module): The training model.
+        """
+        with super().optim_context(model), mmcv_ops_in_float32():
+            yield
 
     def state_dict(self) -> dict:
         """Return the state dict of the optimizer.
