@@ -37,10 +37,10 @@ SCRIPT = textwrap.dedent('''
             instances=dict(fio.backend_instances),
             loaders=dict(ckpt.CheckpointLoader._schemes),
             load_image=mmcv.transforms.LoadImageFromFile.transform,
-            ops=dict(vars(mmcv.ops)),
-            nms=dict(vars(mmcv.ops.nms)),
-            roi_align=dict(vars(mmcv.ops.roi_align.RoIAlign)),
-            roi_pool=dict(vars(mmcv.ops.roi_pool.RoIPool)),
+            ops=dict(vars(sys.modules['mmcv.ops'])),
+            nms=dict(vars(sys.modules['mmcv.ops.nms'])),
+            roi_align=dict(vars(sys.modules['mmcv.ops.roi_align'].RoIAlign)),
+            roi_pool=dict(vars(sys.modules['mmcv.ops.roi_pool'].RoIPool)),
             environ=dict(os.environ),
             warnings=list(warnings.filters))
 
@@ -54,11 +54,21 @@ SCRIPT = textwrap.dedent('''
                             and k.startswith(('mmitpn', ':{"backend": '
                                               '"mmitpn')):
                         continue  # a registration of mmitpn's own backend
-                    if x.get(k, None) is not y.get(k, None):
+                    if key == 'instances' and k not in x and type(
+                            y[k]).__module__.startswith('mmengine.'):
+                        continue  # MMEngine caching a backend of its own
+                    a_, b_ = x.get(k, None), y.get(k, None)
+                    same = a_ == b_ if key == 'environ' else a_ is b_
+                    if not same:
                         out.append(f'{key}.{k}')
-            elif isinstance(x, list):
-                if len(x) != len(y) or any(
-                        p is not q and p != q for p, q in zip(x, y)):
+            elif key == 'safe_globals':  # kept in a set: order is free
+                if set(map(id, x)) != set(map(id, y)):
+                    out.append(key)
+            elif key == 'warnings':
+                # setuptools' pkg_resources adds its own filter each time
+                # a host re-imports it
+                if [f for f in y if 'pkg_resources' not in str(f[2])] != \
+                        [f for f in x if 'pkg_resources' not in str(f[2])]:
                     out.append(key)
             elif x is not y:
                 out.append(key)
