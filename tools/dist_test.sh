@@ -2,7 +2,9 @@
 # Distributed testing with torchrun:
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args]
 # Env: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500),
-#      MMITPN_PYTHON (python).
+#      MMITPN_PYTHON (the interpreter; default: the project's venv,
+#      $MMITPN_VENV or <repo>/.venv as tools/env/setup_env.sh makes it, when
+#      it exists, else python from PATH).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -17,8 +19,15 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${MMITPN_PYTHON:-python}
 TOOLS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VENV=${MMITPN_VENV:-"${TOOLS_DIR}/../.venv"}
+if [ -n "${MMITPN_PYTHON:-}" ]; then
+    PYTHON=${MMITPN_PYTHON}
+elif [ -x "${VENV}/bin/python" ]; then
+    PYTHON="${VENV}/bin/python"
+else
+    PYTHON=python
+fi
 
 PYTHONPATH="${TOOLS_DIR}/..${PYTHONPATH:+:${PYTHONPATH}}" \
 "${PYTHON}" -m torch.distributed.run \
