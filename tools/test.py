@@ -23,8 +23,8 @@ from mmengine.runner import Runner
 
 from mmitpn.engine.hooks import CheckedLoadHook
 from mmitpn.utils import (close_dist, register_host_modules, run_tool,
-                          setup_cpu_dist, setup_tta, trigger_visualization_hook,
-                          use_weights_only_load)
+                          setup_cpu_dist, setup_tta,
+                          trigger_visualization_hook, use_weights_only_load)
 
 
 def parse_args():

@@ -26,7 +26,8 @@ from .visualization import VIS_HOOK_TYPES, trigger_visualization_hook
 
 __all__ = [
     'FALLBACK_HOST', 'HOST_SCOPES', 'SYNC_BN_TYPES', 'VIS_HOOK_TYPES',
-    'CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'checkpoint_globals', 'close_dist', 'degrade_sync_bn', 'get_host_scope',
+    'CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'checkpoint_globals',
+    'close_dist', 'degrade_sync_bn', 'get_host_scope',
     'load_checkpoint_file', 'register_host_modules', 'run_tool',
     'setup_amp', 'setup_cpu_dist', 'setup_fsdp', 'setup_tta',
     'trigger_visualization_hook', 'use_weights_only_load'

@@ -13,9 +13,10 @@ def setup_amp(cfg: Config) -> str:
     ``OptimWrapper`` (or no type) becomes ``AmpOptimWrapper`` with
     ``loss_scale='dynamic'`` unless the config sets one; an
     ``AmpOptimWrapper`` is kept. Without CUDA, the wrapper becomes
-    :class:`mmitpn.engine.optimizers.CPUAmpOptimWrapper` with ``dtype='bfloat16'`` (CPU autocast has
-    no float16) and a warning is printed; MMCV's NMS and RoI ops then run
-    in float32 (:func:`mmitpn.utils.mmcv_ops.mmcv_ops_in_float32`), so
+    :class:`mmitpn.engine.optimizers.CPUAmpOptimWrapper` with
+    ``dtype='bfloat16'`` (CPU autocast has no float16) and a warning is
+    printed; MMCV's NMS and RoI ops then run in float32 inside its autocast
+    context (:func:`mmitpn.utils.mmcv_ops.mmcv_ops_in_float32`), so
     Mask R-CNN and Cascade configs train with ``--amp`` on CPU too.
 
     Args:

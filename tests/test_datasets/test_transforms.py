@@ -39,13 +39,18 @@ def test_seed_augmentation_without_a_seed_warns_once():
     assert np.array_equal(np.random.get_state()[1], state[1])
 
 
-def test_mmcv_loader_gives_one_line(tmp_path):
-    """MMCV's own LoadImageFromFile (the name inferencers look for) gives
-    the one-line error once mmitpn is imported."""
+def test_checked_loader_gives_one_line_mmcv_does_not(tmp_path):
+    """The registered loader names the empty file; MMCV's own
+    LoadImageFromFile stays MMCV's (its OpenCV assertion)."""
     (tmp_path / 'empty.jpg').write_bytes(b'')
+    results = dict(img_path=str(tmp_path / 'empty.jpg'))
+    load = TRANSFORMS.build(dict(type='mmitpn.CheckedLoadImageFromFile'))
     with pytest.raises(ValueError, match=r"empty\.jpg' is empty \(0 bytes\)"
                        r'; replace the file'):
-        LoadImageFromFile()(dict(img_path=str(tmp_path / 'empty.jpg')))
+        load(dict(results))
+    with pytest.raises(Exception) as err:
+        LoadImageFromFile()(dict(results))
+    assert 'replace the file' not in str(err.value)
 
 
 def test_checked_loader_passes_arrays_through():

@@ -13,8 +13,8 @@ from ..resume import find_resumable_checkpoint
 
 
 def _local_checkpoints(node, found: List[str]) -> List[str]:
-    """The local files named by ``checkpoint`` / ``pretrained`` keys of a
-    model config (``init_cfg``)."""
+    """The local files named by ``checkpoint`` / ``pretrained`` keys of
+    ``init_cfg`` dicts."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ('checkpoint', 'pretrained') and \
@@ -41,7 +41,7 @@ class WeightsOnlyLoadHook(Hook):
     hook allows exactly :data:`mmitpn.utils.safe_load.CHECKPOINT_GLOBALS`,
     and restores PyTorch's list afterwards. Before anything loads it checks
     each local file the run will read (``load_from`` / the resumed file,
-    ``init_cfg`` checkpoints of the model config): a missing, truncated or
+    the ``init_cfg`` checkpoints of the model's modules): a missing, truncated or
     code-running file stops the run with one line naming the file and the
     fix.
 
@@ -66,8 +66,10 @@ class WeightsOnlyLoadHook(Hook):
         files = [runner._load_from] if runner._load_from else []
         # init_cfg checkpoints load in training only (Runner.train
         # initialises the weights, val / test do not)
-        if isinstance(runner._train_loop, BaseLoop) and runner.cfg:
-            files += _local_checkpoints(runner.cfg.get('model', {}), [])
+        if isinstance(runner._train_loop, BaseLoop):
+            init_cfgs = [getattr(m, 'init_cfg', None)
+                         for m in runner.model.modules()]
+            files += _local_checkpoints([c for c in init_cfgs if c], [])
         return list(dict.fromkeys(files))
 
     def before_run(self, runner) -> None:
