@@ -3,7 +3,9 @@
 A dataset that ends up empty makes the hosts fail deep inside with
 ``ValueError: need at least one array to concatenate``; one that silently
 drops part of its data trains on less than the user thinks. These checks
-run before the runner is built (``tools/train.py``) and name the file, the
+run at ``before_run`` (:class:`mmitpn.engine.hooks.DataCheckHook`) and,
+for a data set that would end up empty, before the runner is built
+(``tools/train.py``); they name the file, the
 cause and the fix in one line.
 """
 import inspect
@@ -235,7 +237,8 @@ def _seg_suffixes(dataset: dict):
 
 def check_dataset_files(cfg) -> None:
     """Pre-flight checks of the ``train`` / ``val`` / ``test`` datasets of a
-    config (for ``tools/train.py``; other dataset types are left alone):
+    config (``DataCheckHook``, ``tools/train.py``; other dataset types are
+    left alone):
 
     - COCO-style detection sets: :func:`check_coco_ann_file` with the
       dataset's classes and, for training, ``filter_cfg``;

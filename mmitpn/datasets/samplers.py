@@ -49,8 +49,10 @@ class SeededSampler(Sampler):
     head of the pipeline seeds ``random``, NumPy and torch with it: the
     augmentation of a sample depends on the run's seed, the epoch and the
     index only, not on the worker, the number of workers or the process
-    history. ``tools/train.py`` wraps the sampler of every training
-    dataloader (:func:`mmitpn.utils.seed_augmentation_per_sample`).
+    history. The shipped configs wrap the sampler of their training
+    dataloaders in it, e.g. ``sampler=dict(_delete_=True,
+    type='mmitpn.SeededSampler', sampler=dict(type='DefaultSampler',
+    shuffle=True))``.
 
     The epoch is the wrapped sampler's ``epoch`` (``DefaultSampler``, set
     by the runner each epoch); a sampler without one (``InfiniteSampler``

@@ -78,7 +78,7 @@ class SeedAugmentation(BaseTransform):
 
     Put first in a training pipeline, with the sampler wrapped in
     :class:`~mmitpn.datasets.SeededSampler`, which tags each index with
-    its seed (``tools/train.py`` does both). Without that tag (another
+    its seed (the shipped configs do both). Without that tag (another
     sampler, or a dataset wrapper that re-maps indices) it does nothing and
     warns once, and the augmentations keep the worker's random stream.
     """

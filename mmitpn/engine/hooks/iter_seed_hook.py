@@ -37,8 +37,8 @@ class IterSeedHook(Hook):
     random numbers of iteration ``i`` are a function of the seed and ``i``
     only, and a run resumed at ``k`` repeats the uninterrupted run's
     iterations ``k, k+1, ...`` bit for bit (on the same hardware and
-    software). ``tools/train.py`` adds it to every training run
-    (:func:`mmitpn.utils.seed_augmentation_per_sample`). Every rank gets
+    software). The shipped configs name it in ``default_hooks.iter_seed``
+    (their runtime bases). Every rank gets
     the same seed unless ``randomness.diff_rank_seed=True``, as in
     MMEngine.
 
