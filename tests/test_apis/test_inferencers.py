@@ -130,3 +130,44 @@ def test_inferencers_need_no_mmitpn_import(tmp_path):
     res = subprocess.run([sys.executable, '-c', script], cwd=str(tmp_path),
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and 'OK' in res.stdout, res.stderr[-3000:]
+
+
+class WritesAFile:
+    """Unpickling it creates ``path``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_det_inferencer_loads_weights_only(tmp_path):
+    """The inferencer's own load (outside any runner) refuses a pickle that
+    would run code; a checkpoint with MMEngine's message hub loads inside
+    ``mmitpn.utils.checkpoint_globals()``."""
+    from mmdet.apis import DetInferencer
+    from mmengine.logging import HistoryBuffer
+
+    from mmitpn.utils import checkpoint_globals
+    ckpt = tmp_path / 'good.pth'
+    cfg = save_random_model(DET_DEMO, 'mmdet', ckpt)
+    good = torch.load(ckpt, weights_only=True)
+    good['message_hub'] = dict(
+        log_scalars={'loss': HistoryBuffer([1.], [1])})
+    torch.save(good, ckpt)
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save(dict(good, meta=WritesAFile(marker)), evil)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        DetInferencer(model=cfg, weights=str(evil), device='cpu',
+                      show_progress=False)
+    with checkpoint_globals(), pytest.raises(
+            Exception, match='Weights only load failed'):
+        DetInferencer(model=cfg, weights=str(evil), device='cpu',
+                      show_progress=False)
+    assert not marker.exists()
+    with checkpoint_globals():
+        inferencer = DetInferencer(model=cfg, weights=str(ckpt),
+                                   device='cpu', show_progress=False)
+    assert inferencer.model.dataset_meta['classes'] == CLASSES
