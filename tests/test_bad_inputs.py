@@ -23,6 +23,7 @@ from mmengine.runner.checkpoint import load_checkpoint
 from mmitpn.datasets import check_coco_ann_file, check_seg_folders
 from mmitpn.engine import EMATeacherHook
 from mmitpn.engine.checkpoint import check_model_checkpoint
+from mmitpn.utils.safe_load import check_loadable
 from mmitpn.engine.optimizers import ITPNLayerDecayOptimWrapperConstructor
 from mmitpn.models import HiViTBackbone, ITPNPyramid
 from mmitpn.models.heads import ITPNFeatureHead
@@ -116,8 +117,8 @@ def ids_keep_duplicated(tmp_path):
 
 
 def truncated_resume_checkpoint(tmp_path):
-    # the loader of load_from, --resume and init_cfg
-    load_checkpoint(tiny_backbone(), str(truncated_checkpoint(tmp_path)))
+    # what WeightsOnlyLoadHook checks before load_from, resume and init_cfg
+    check_loadable(str(truncated_checkpoint(tmp_path)))
 
 
 def truncated_converter_input(tmp_path):
@@ -204,11 +205,18 @@ def bad_num_outs(tmp_path):
 
 
 def missing_init_cfg_checkpoint(tmp_path):
-    tiny_backbone(
+    # what WeightsOnlyLoadHook checks before the runner initialises weights
+    from types import SimpleNamespace
+
+    from mmitpn.engine.hooks import WeightsOnlyLoadHook
+    model = nn.Module()
+    model.backbone = tiny_backbone(
         init_cfg=dict(
             type='Pretrained',
-            checkpoint=str(tmp_path / 'pretrain' / 'epoch_20.pth'))
-    ).init_weights()
+            checkpoint=str(tmp_path / 'pretrain' / 'epoch_20.pth')))
+    WeightsOnlyLoadHook().before_run(SimpleNamespace(
+        _resume=False, _load_from=None, _has_loaded=False, model=model,
+        _train_loop=object(), work_dir=str(tmp_path)))
 
 
 def nonfinite_loss_leaves_teacher(tmp_path):
@@ -388,7 +396,7 @@ CASES = [
      r'num_outs must be 3, 4 or 5, got 6', False),
     ('missing-init-cfg-checkpoint', missing_init_cfg_checkpoint,
      FileNotFoundError, r"epoch_20\.pth' does not exist; fix the path "
-     r'\(load_from, --resume or init_cfg\.checkpoint\)', False),
+     r'\(load_from, --resume, init_cfg\.checkpoint', False),
     ('init-cfg-without-prefix', init_cfg_without_prefix, ValueError,
      r'HiViTBackbone: the checkpoint loads 0 of \d+ tensors .*'
      r"backbone\.patch_embed.*prefix='backbone\.'\)", False),

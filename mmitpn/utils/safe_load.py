@@ -183,7 +183,12 @@ def check_loadable(filename: str, allow_unsafe: bool = False) -> List[str]:
             f'Checkpoint {filename!r} does not exist; fix the path '
             f'(load_from, --resume, init_cfg.checkpoint or the tool\'s '
             f'argument) or drop it to start from scratch.')
+    with open(path, 'rb') as f:
+        head = f.read(4)
     if not zipfile.is_zipfile(path):
+        if not head or head.startswith(b'PK'):  # empty, or a cut-off zip
+            raise _truncated(filename, path,
+                             EOFError('no zip central directory'))
         # torch < 1.6 files are not zips; the unpickler still checks them
         return []
     try:
@@ -209,8 +214,8 @@ def _truncated(filename: str, path: str, e: BaseException) -> ValueError:
     return ValueError(
         f'Checkpoint {filename!r} ({size} bytes) is truncated or not a '
         f'PyTorch checkpoint ({cause}); delete it and resume from an '
-        f'earlier one (tools/train.py CONFIG --resume picks the newest '
-        f'complete checkpoint).')
+        f'earlier one (a resumed run picks the newest complete '
+        f'checkpoint), or download the file again.')
 
 
 def load_checkpoint_file(filename: str,

@@ -5,7 +5,6 @@ from typing import List
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.runner import BaseLoop
 
 from mmitpn.registry import HOOKS
 from mmitpn.utils.safe_load import check_loadable, checkpoint_globals
@@ -66,7 +65,8 @@ class WeightsOnlyLoadHook(Hook):
         files = [runner._load_from] if runner._load_from else []
         # init_cfg checkpoints load in training only (Runner.train
         # initialises the weights, val / test do not)
-        if isinstance(runner._train_loop, BaseLoop):
+        if runner._train_loop is not None and \
+                not isinstance(runner._train_loop, dict):
             init_cfgs = [getattr(m, 'init_cfg', None)
                          for m in runner.model.modules()]
             files += _local_checkpoints([c for c in init_cfgs if c], [])
