@@ -122,8 +122,10 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.allow_unsafe_load:
-        use_weights_only_load(cfg, allow_unsafe=True)
+    if args.resume is not None or args.allow_unsafe_load:
+        # resuming needs the allow-list (MMEngine's checkpoints hold more
+        # than tensors); configs of other projects may lack the hook
+        use_weights_only_load(cfg, allow_unsafe=args.allow_unsafe_load)
 
     # an annotation file that leaves a data set empty fails here, naming
     # the file, before the host fails while building the data set (the
