@@ -22,6 +22,7 @@ from conftest import cpu_unless_gpus
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORKER = HERE / 'fsdp_pretrain_worker.py'
+CLIP_WORKER = HERE / 'fsdp_clip_worker.py'
 CONFIG = REPO / 'configs' / 'itpn' / \
     'itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
 MAX_ITERS = 3
@@ -43,6 +44,7 @@ def test_fsdp_pretrain_teacher_follows_full_student(tmp_path, demo_data):
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
                 'MASTER_PORT'):
         env.pop(key, None)
+
     def launch(*args):
         res = subprocess.run(
             [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
@@ -103,6 +105,86 @@ def test_fsdp_pretrain_teacher_follows_full_student(tmp_path, demo_data):
     assert resumed['teacher_max_abs_diff'] == 0
     assert resumed['student_max_abs_diff'] == 0
     assert all(math.isfinite(v) for v in resumed['losses'][0])
+
+
+def tiny_clip_model_cfg(clip_file: str) -> dict:
+    """ITPNCLIP of a tiny HiViT on 64 px images with a tiny CLIP teacher
+    (32-d tokens, 4 x 4 patches)."""
+    from conftest import TINY_ARCH
+    return dict(
+        type='mmitpn.ITPNCLIP',
+        backbone=dict(type='mmitpn.HiViTBackbone', arch=TINY_ARCH,
+                      img_size=64, use_mask_token=True),
+        neck=dict(type='mmitpn.ITPNPyramid', in_channels=(16, 32, 64),
+                  out_channels=32, fpn_depth=1, num_outs=3),
+        head=dict(type='mmitpn.CLIPDistillHead', in_channels=32,
+                  level_sizes=(4, 2, 1), embed_dims=32, target_dims=32),
+        teacher=dict(type='mmitpn.CLIPTeacher', weights=clip_file),
+        data_preprocessor=dict(
+            type='mmpretrain.SelfSupDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            to_rgb=True))
+
+
+def test_fsdp_keeps_the_frozen_clip_teacher_whole(tmp_path):
+    """ITPNCLIP under ResumableFSDPStrategy on 2 CPU processes: the student
+    is sharded and trained, the registered CLIP teacher is an ignored
+    module (whole, frozen, identical on both ranks, still the CLIP file's
+    weights after training steps) and the full state dict holds the
+    student only, which a model without FSDP loads strictly."""
+    from mmpretrain.models.utils.clip_generator_helper import CLIP
+    torch.manual_seed(0)
+    clip = CLIP(32, 64, 1, 64, 16, context_length=8, vocab_size=50,
+                transformer_width=64, transformer_heads=1,
+                transformer_layers=1)
+    clip_file = tmp_path / 'tiny_clip.pt'
+    torch.save(clip.state_dict(), clip_file)
+    cfg = tiny_clip_model_cfg(str(clip_file))
+    (tmp_path / 'model.json').write_text(json.dumps(cfg))
+    env = cpu_unless_gpus(dict(os.environ, OMP_NUM_THREADS='1'))
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
+                'MASTER_PORT'):
+        env.pop(key, None)
+    out = tmp_path / 'clip_result.json'
+    res = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
+         '--nproc_per_node=2', '--master_addr=127.0.0.1',
+         f'--master_port={_free_port()}', str(CLIP_WORKER),
+         str(tmp_path / 'model.json'), str(out)],
+        env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    result = json.loads(out.read_text())
+
+    assert result['world_size'] == 2
+    assert result['wrapper'] == 'MMFullyShardedDataParallel'
+    # the student is sharded and trains
+    local, full = result['local_numel'], result['full_numel']
+    assert sum(local) == full and max(local) < full
+    assert result['student_moved'] > 1e-4
+    assert result['student_max_abs_diff'] == 0
+    assert result['loss_max_abs_diff'] > 0  # different data per rank
+    # the teacher: whole parameter shapes on each rank (not shards),
+    # frozen, the CLIP file's weights, the same targets on both ranks
+    assert result['teacher_shapes_whole']
+    assert not result['teacher_requires_grad']
+    assert result['teacher_vs_clip_max_abs'] == 0
+    assert result['teacher_max_abs_diff'] == 0
+    assert result['target_max_abs_diff'] == 0
+    # the full state dict is the student's: no teacher key, and it loads
+    # strictly into a model built without FSDP
+    from mmitpn.registry import MODELS
+    model = MODELS.build(cfg)
+    assert result['state_keys'] == sorted(model.state_dict())
+    assert not [k for k in result['state_keys'] if k.startswith('teacher')]
+    state = torch.load(str(out) + '.pth', weights_only=True)
+    model.load_state_dict(state, strict=True)
+    # ... and holds the trained student
+    trained = torch.load(str(out) + '.student.pth', weights_only=True)
+    loaded = torch.cat([p.detach().flatten()
+                        for n, p in model.named_parameters()
+                        if not n.startswith('teacher.')])
+    assert torch.equal(loaded, trained)
 
 
 def test_setup_fsdp_config(no_cuda):

@@ -2,15 +2,20 @@
 """Write MIM reconstruction pictures of an iTPN pre-training checkpoint.
 
     python tools/analysis_tools/visualize_reconstruction.py CONFIG CHECKPOINT \
-        IMAGES... [--out-dir DIR] [--mask-ratio 0.75] [--seed 0]
+        IMAGES... [--out-dir DIR] [--mask-ratio 0.75] [--seed 0] \
+        [--allow-unsafe-load]
 
 ``IMAGES`` are image files or folders. For each image a PNG row of four
 labelled panels is written: original, masked input, reconstruction, and
-reconstruction with the visible patches pasted back. With a
-normalised-pixel loss the prediction of each patch is de-normalised with
-that patch's own mean and std (as MAE's visualisation does). Panels are
-enlarged by an integer factor (nearest neighbour, patches stay sharp) to at
-least ``--min-panel`` pixels, so that the labels fit.
+reconstruction with the visible patches pasted back. The masks and the
+pictures are the model's (:meth:`mmitpn.models.ITPNMIM.random_masking`
+with a generator seeded ``--seed`` + image index, and
+:meth:`mmitpn.models.ITPNMIM.reconstruct`). Panels are enlarged by an
+integer factor (nearest neighbour, patches stay sharp) to at least
+``--min-panel`` pixels, so that the labels fit. The checkpoint is read
+without running code (:func:`mmitpn.utils.safe_load.load_checkpoint_file`);
+``--allow-unsafe-load`` is the opt-in for a trusted file holding other
+objects.
 """
 import argparse
 import os
@@ -26,6 +31,14 @@ PANEL_LABELS = ('original', 'masked', 'reconstruction',
 
 
 def parse_args(argv=None):
+    """Command-line arguments.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to ``sys.argv``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('config', help='pre-training config')
     parser.add_argument('checkpoint', help='pre-training checkpoint')
@@ -38,10 +51,59 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--min-panel', type=int, default=192,
                         help='enlarge panels to at least this many pixels')
+    parser.add_argument(
+        '--allow-unsafe-load', action='store_true',
+        help='load a trusted checkpoint that holds objects beyond '
+        'tensors and plain data (logged); refused by default')
     return parser.parse_args(argv)
 
 
+def load_model(config, checkpoint, device='cpu', allow_unsafe=False):
+    """Build the pre-training model of ``config`` with the weights of
+    ``checkpoint``, in eval mode.
+
+    Args:
+        config (str): Pre-training config (an ``ITPNMIM`` model).
+        checkpoint (str): Its checkpoint (a state dict, optionally under
+            ``'state_dict'``); all tensors must fit the model.
+        device (str): Where the model runs. Defaults to 'cpu'.
+        allow_unsafe (bool): Opt-in for a trusted file holding other
+            objects. Defaults to False.
+
+    Returns:
+        ITPNMIM: The model.
+    """
+    from mmengine.config import Config
+
+    from mmitpn.registry import MODELS
+    from mmitpn.utils.safe_load import load_checkpoint_file
+    model = MODELS.build(Config.fromfile(config).model)
+    if not hasattr(model, 'reconstruct'):
+        raise ValueError(f'{config} builds a {type(model).__name__}; '
+                         f'reconstruction pictures need a pixel pre-training '
+                         f'config (ITPNMIM).')
+    ckpt = load_checkpoint_file(checkpoint, map_location='cpu',
+                                allow_unsafe=allow_unsafe)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f'{checkpoint} does not fit the model of {config}: missing '
+            f'{missing[:3]}, unexpected {unexpected[:3]}; pass the config '
+            f'the checkpoint was trained with.')
+    return model.eval().to(device)
+
+
 def list_images(paths, limit):
+    """Image files given directly or found (sorted) under folders.
+
+    Args:
+        paths (Sequence[str]): Image files or folders.
+        limit (int): At most this many images.
+
+    Returns:
+        list[Path]: The images.
+    """
     files = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -57,44 +119,17 @@ def list_images(paths, limit):
     return files[:limit]
 
 
-def reconstruct(model, img, mask_ratio=None, seed=0):
-    """Masked input, reconstruction and pasted reconstruction of one
-    preprocessed image ``(1, 3, H, W)``, all in the normalised space.
+def to_uint8(x, mean, std):
+    """The first image of a normalised batch as an ``(H, W, 3)`` uint8.
 
     Args:
-        model: An ``ITPNMIM`` model in eval mode.
-        img (torch.Tensor): Normalised image.
-        mask_ratio (float, optional): Overrides the model's ratio.
-        seed (int): Seed of the random mask.
+        x (torch.Tensor): ``(B, 3, H, W)`` normalised images.
+        mean (np.ndarray): Per-channel mean of the normalisation.
+        std (np.ndarray): Per-channel std of the normalisation.
+
+    Returns:
+        np.ndarray: The de-normalised image, clipped to 0..255.
     """
-    head = model.head
-    p = head.patch_size
-    grid = (img.shape[-2] // p, img.shape[-1] // p)
-    n = grid[0] * grid[1]
-    ratio = model.mask_ratio if mask_ratio is None else mask_ratio
-    keep = max(1, int(n * (1 - ratio)))
-    noise = torch.rand(1, n, generator=torch.Generator().manual_seed(seed))
-    ids_shuffle = noise.argsort(1).to(img.device)
-    ids_restore = ids_shuffle.argsort(1)
-    mask = torch.ones(1, n, device=img.device)
-    mask[:, :keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
-    with torch.no_grad():
-        pyramid = model.neck(model.backbone(img, ids_keep=ids_shuffle[:, :keep]))
-        pred = head.predict(pyramid, ids_restore)
-    patches = head.patchify(img)
-    if head.norm_pix:
-        mean = patches.mean(-1, keepdim=True)
-        std = (patches.var(-1, keepdim=True) + 1e-6)**.5
-        pred = pred * std + mean
-    m = mask.unsqueeze(-1)
-    masked = head.unpatchify(patches * (1 - m))
-    recon = head.unpatchify(pred)
-    pasted = head.unpatchify(patches * (1 - m) + pred * m)
-    return masked, recon, pasted
-
-
-def to_uint8(x, mean, std):
     x = x[0].permute(1, 2, 0).cpu().numpy() * std + mean
     return np.clip(x, 0, 255).astype(np.uint8)
 
@@ -155,18 +190,17 @@ def label_panels(tiles, labels, zoom=1, sep=4):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from mmengine.config import Config
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.utils import register_all_modules
+    """Write one row of labelled panels per image.
 
-    import mmitpn  # noqa: F401
-    from mmitpn.registry import MODELS
+    Args:
+        argv (list[str], optional): Arguments. Defaults to ``sys.argv``.
+    """
+    args = parse_args(argv)
     import cv2
+    from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(args.config)
-    model = MODELS.build(cfg.model).eval().to(args.device)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model = load_model(args.config, args.checkpoint, args.device,
+                       args.allow_unsafe_load)
     pre = model.data_preprocessor
     mean = pre.mean.view(-1).cpu().numpy()
     std = pre.std.view(-1).cpu().numpy()
@@ -181,7 +215,11 @@ def main(argv=None):
                          interpolation=cv2.INTER_CUBIC)
         img = (torch.from_numpy(rgb.copy()).permute(2, 0, 1).float()[None]
                .to(args.device) - pre.mean) / pre.std
-        outs = reconstruct(model, img, args.mask_ratio, args.seed + i)
+        masks = model.random_masking(
+            1, model.backbone.grid_size[0] * model.backbone.grid_size[1],
+            img.device, generator=torch.Generator().manual_seed(
+                args.seed + i), mask_ratio=args.mask_ratio)
+        outs = model.reconstruct(img, masks)
         tiles = [rgb] + [to_uint8(o, mean, std) for o in outs]
         row = label_panels(tiles, PANEL_LABELS,
                            zoom=max(1, -(-args.min_panel // size)))

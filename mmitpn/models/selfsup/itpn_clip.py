@@ -26,8 +26,12 @@ class ITPNCLIP(BaseSelfSupervisor):
       reconstructs the CLIP token of the masked patches (MFM on the
       pyramid with CLIP as the teacher).
 
-    The teacher is not a submodule: it stays out of ``state_dict`` (each
-    run rebuilds it from its local file) and out of DDP and the optimizer.
+    The teacher is a registered, frozen submodule (``requires_grad=False``):
+    ``.to()`` moves it, DDP does not synchronise it, and under FSDP it is an
+    ignored module that every rank keeps whole
+    (:class:`~mmitpn.engine.strategies.ResumableFSDPStrategy`). It stays
+    out of the model's state dict (:class:`CLIPTeacher` drops its keys):
+    each run rebuilds it from its local file.
 
     Paper: iTPN (Tian et al., CVPR 2023), arXiv 2211.12735; official code
     github.com/sunsmarterjie/iTPN (``itpn_clip``).
@@ -73,9 +77,11 @@ class ITPNCLIP(BaseSelfSupervisor):
         if self.backbone.mask_token is None:
             raise ValueError('ITPNCLIP masks with a mask token: build the '
                              'backbone with use_mask_token=True.')
-        # Kept out of the module tree: it is frozen, rebuilt from its local
-        # file, and would add hundreds of MB to every checkpoint.
-        self._teacher = (MODELS.build(teacher), )
+        self.teacher = MODELS.build(teacher)
+        if any(p.requires_grad for p in self.teacher.parameters()):
+            raise ValueError(f'The teacher {type(self.teacher).__name__} '
+                             f'has trainable parameters; ITPNCLIP needs a '
+                             f'frozen teacher such as CLIPTeacher.')
         self.side_head = MODELS.build(side_head) if side_head else None
         depth = self.backbone.depths[-1]
         self.side_block = int(0.75 * depth) if side_block is None else \
@@ -96,7 +102,7 @@ class ITPNCLIP(BaseSelfSupervisor):
     def _check_target_dims(self) -> None:
         """Fail at build time when a head does not predict the teacher's
         width (ViT-B/16 gives 512-d tokens, ViT-L/14 768-d)."""
-        E = self._teacher[0].embed_dims
+        E = self.teacher.embed_dims
         hint = (f'the CLIP teacher gives {E}-d tokens (512 for ViT-B/16, '
                 f'768 for ViT-L/14)')
         for name in ('head', 'side_head'):
@@ -114,19 +120,15 @@ class ITPNCLIP(BaseSelfSupervisor):
                 f'set target_channels=({E}, {E}, {E}), '
                 f'target_sizes=(1, 1, 1).')
 
-    @property
-    def teacher(self):
-        """The frozen CLIP teacher (on the model's device)."""
-        teacher = self._teacher[0]
-        device = self.backbone.pos_embed.device \
-            if self.backbone.pos_embed is not None else \
-            self.backbone.mask_token.device
-        if teacher.scale.device != device:
-            teacher.to(device)
-        return teacher
-
     def extract_feat(self, inputs: torch.Tensor):
-        """Dense pyramid of full images."""
+        """Dense pyramid of full images.
+
+        Args:
+            inputs (torch.Tensor): ``(B, 3, H, W)`` normalised images.
+
+        Returns:
+            tuple[torch.Tensor]: The pyramid maps, finest first.
+        """
         return self.neck(self.backbone(inputs))
 
     def loss(self, inputs, data_samples: List[DataSample],

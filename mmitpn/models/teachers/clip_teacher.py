@@ -83,6 +83,35 @@ def load_clip_state_dict(path: str) -> dict:
     return dict(sd)
 
 
+def _persistent_state(module: nn.Module):
+    """``(name, tensor)`` of everything ``module.state_dict()`` holds
+    without hooks: parameters and persistent buffers of every submodule."""
+    for prefix, m in module.named_modules():
+        prefix = prefix + '.' if prefix else ''
+        for name, p in m._parameters.items():
+            if p is not None:
+                yield prefix + name, p
+        for name, b in m._buffers.items():
+            if b is not None and name not in m._non_persistent_buffers_set:
+                yield prefix + name, b
+
+
+def _drop_from_state_dict(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict post-hook of :class:`CLIPTeacher`: its weights come from
+    the CLIP file, never from a checkpoint of the model it teaches."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        del state_dict[key]
+
+
+def _keep_own_weights(module, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook of :class:`CLIPTeacher`: loading a
+    checkpoint leaves the teacher as its CLIP file made it (its keys are
+    filled with its own tensors, so a strict load of a student checkpoint
+    finds nothing missing)."""
+    for name, tensor in _persistent_state(module):
+        state_dict[prefix + name] = tensor.detach()
+
+
 @MODELS.register_module()
 class CLIPTeacher(nn.Module):
     """Frozen OpenAI CLIP ViT whose projected patch tokens are the targets
@@ -94,6 +123,13 @@ class CLIPTeacher(nn.Module):
     normalised for the student and are re-normalised with CLIP's statistics
     and resized to the teacher's input resolution ``img_size`` when they
     differ.
+
+    The teacher is frozen (``requires_grad=False``, always in eval mode)
+    and stays out of state dicts: as a registered submodule of the model it
+    teaches it moves with ``.to()``, but checkpoints of that model hold the
+    student only (saving drops the teacher's keys, loading leaves the
+    teacher as the CLIP file made it), since every run rebuilds it from
+    its local file.
 
     The official CLIP-L/14 teacher (``itpn_clip``) runs at 196 px: CLIP's
     16x16 position embedding (224 / 14) is interpolated to 14x14, so the
@@ -149,6 +185,8 @@ class CLIPTeacher(nn.Module):
         self.register_buffer(
             'shift', (s_mean - c_mean) / c_std, persistent=False)
         self.eval()
+        self.register_state_dict_post_hook(_drop_from_state_dict)
+        self.register_load_state_dict_pre_hook(_keep_own_weights)
 
     def _set_input_resolution(self, img_size: int) -> None:
         """Interpolate CLIP's position embedding for ``img_size`` inputs."""

@@ -185,17 +185,39 @@ def test_losses_equal_hand_computation(clip_path):
                                    atol=1e-5, rtol=1e-4)
 
 
-def test_teacher_is_frozen_and_not_saved(clip_path):
+def test_teacher_is_a_frozen_submodule_out_of_the_state_dict(clip_path):
+    """The CLIP teacher is a registered submodule (``.to()`` moves it),
+    frozen and in eval mode; the model's state dict holds the student only
+    (torch's and mmengine's), a student checkpoint loads strictly, and
+    loading never changes the teacher's CLIP weights."""
+    from mmengine.runner.checkpoint import get_state_dict, load_state_dict
     model = MODELS.build(tiny_clip_cfg(clip_path)).train()
+    assert dict(model.named_children())['teacher'] is model.teacher
     assert not model.teacher.training
     assert all(not m.training for m in model.teacher.modules())
-    own = {id(p) for p in model.parameters()}
-    assert not own & {id(p) for p in model.teacher.parameters()}
-    keys = list(model.state_dict())
-    assert not [k for k in keys if 'teacher' in k or k.startswith('visual')]
-    # the checkpoint of the student loads back without the teacher
+    teacher_params = {id(p) for p in model.teacher.parameters()}
+    assert teacher_params <= {id(p) for p in model.parameters()}
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    for state in (model.state_dict(), get_state_dict(model)):
+        assert state and not [
+            k for k in state if 'teacher' in k or k.startswith('visual')]
+        assert 'backbone.mask_token' in state
+    model.to(torch.float64)
+    assert model.teacher.visual.conv1.weight.dtype == torch.float64
+    assert model.teacher.scale.dtype == torch.float64
+    model.float()
+
     fresh = MODELS.build(tiny_clip_cfg(clip_path))
-    fresh.load_state_dict(model.state_dict(), strict=True)
+    clip_weight = fresh.teacher.visual.conv1.weight.detach().clone()
+    state = model.state_dict()
+    fresh.load_state_dict(state, strict=True)
+    assert torch.equal(fresh.backbone.mask_token, model.backbone.mask_token)
+    # teacher keys in a file are not loaded: the weights are the CLIP file's
+    state['teacher.visual.conv1.weight'] = torch.zeros_like(clip_weight)
+    fresh.load_state_dict(state, strict=True)
+    load_state_dict(fresh, state, strict=True)
+    assert torch.equal(fresh.teacher.visual.conv1.weight, clip_weight)
+    assert clip_weight.abs().sum() > 0
 
 
 def test_numpy_masks_from_algorithm_keys(clip_path):

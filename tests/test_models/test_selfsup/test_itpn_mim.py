@@ -151,3 +151,81 @@ def test_bad_mask_ratio():
     cfg['mask_ratio'] = 1.0
     with pytest.raises(ValueError, match='mask_ratio'):
         MODELS.build(cfg)
+
+
+def test_random_masking_with_a_generator_returns_named_parts():
+    """With a generator the masks are a function of its seed (whatever the
+    global RNG and the mode): the kept patches are the ones of the smallest
+    noise the generator draws, ``mask`` is 1 exactly on the others and
+    ``ids_restore`` gives every patch's position in [kept, masked]."""
+    model = MODELS.build(tiny_itpn_cfg(mfm=False)).eval()
+    masks = model.random_masking(
+        2, 16, 'cpu', generator=torch.Generator().manual_seed(3))
+    assert masks._fields == ('ids_keep', 'ids_restore', 'mask')
+    torch.manual_seed(99)
+    again = model.train().random_masking(
+        2, 16, 'cpu', generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(masks, again))
+    noise = torch.rand(2, 16, generator=torch.Generator().manual_seed(3))
+    for b in range(2):
+        kept = masks.ids_keep[b].tolist()
+        lowest = sorted(range(16), key=lambda i: float(noise[b, i]))[:4]
+        assert kept == lowest  # in the order of the noise
+        assert masks.mask[b].tolist() == [
+            0. if i in kept else 1. for i in range(16)]
+        for j, i in enumerate(kept):
+            assert int(masks.ids_restore[b, i]) == j
+        masked = [i for i in range(16) if i not in kept]
+        assert sorted(masks.ids_restore[b, masked].tolist()) == list(
+            range(4, 16))
+    half = model.random_masking(2, 16, 'cpu', mask_ratio=0.5,
+                                generator=torch.Generator().manual_seed(3))
+    assert half.ids_keep.shape == (2, 8) and half.mask.sum() == 16
+    with pytest.raises(ValueError, match='mask_ratio'):
+        model.random_masking(2, 16, 'cpu', mask_ratio=1.)
+
+
+def patchify_by_hand(img, p):
+    """``(B, 3, H, W)`` -> ``(B, N, p * p * 3)``, pixels of a patch in
+    (row, column, channel) order, patches row-major (MAE's layout)."""
+    B, C, H, W = img.shape
+    x = img.reshape(B, C, H // p, p, W // p, p)
+    return x.permute(0, 2, 4, 3, 5, 1).reshape(B, (H // p) * (W // p),
+                                               p * p * C)
+
+
+def test_reconstruct_gives_the_pictures_of_the_masks():
+    """``masked``: the input on visible patches, 0 on masked ones;
+    ``reconstruction``: the head's per-patch prediction de-normalised with
+    the mean / std of the same input patch; ``pasted``: the input on
+    visible patches, the reconstruction on masked ones. A boolean mask
+    gives the pictures of the same masks."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_itpn_cfg(mfm=False)).eval()
+    assert model.head.norm_pix
+    img = torch.randn(2, 3, 64, 64) * 2 + 0.5
+    masks = model.random_masking(2, 16, 'cpu',
+                                 generator=torch.Generator().manual_seed(1))
+    out = model.reconstruct(img, masks)
+    assert out._fields == ('masked', 'reconstruction', 'pasted')
+    with torch.no_grad():
+        pred = model.head.predict(
+            model.neck(model.backbone(img, ids_keep=masks.ids_keep)),
+            masks.ids_restore)
+    src = patchify_by_hand(img, 16)
+    mean = src.mean(-1, keepdim=True)
+    std = (src.var(-1, keepdim=True) + 1e-6).sqrt()
+    got = {k: patchify_by_hand(v, 16) for k, v in out._asdict().items()}
+    torch.testing.assert_close(got['reconstruction'], pred * std + mean,
+                               atol=1e-5, rtol=1e-5)
+    masked = masks.mask.bool()
+    assert torch.equal(got['masked'][~masked], src[~masked])
+    assert not got['masked'][masked].any()
+    assert torch.equal(got['pasted'][~masked], src[~masked])
+    assert torch.equal(got['pasted'][masked],
+                       got['reconstruction'][masked])
+    # a boolean (B, h, w) mask: its own ids, the same pictures up to the
+    # order of the kept tokens
+    again = model.reconstruct(img, masked.view(2, 4, 4))
+    for a, b in zip(again, out):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

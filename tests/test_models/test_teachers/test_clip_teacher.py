@@ -161,3 +161,23 @@ def test_img_size_interpolates_the_position_embedding(tmp_path):
     assert CLIPTeacher(str(path)).input_resolution == 64
     with pytest.raises(ValueError, match='multiple of the CLIP patch'):
         CLIPTeacher(str(path), img_size=50)
+
+
+def test_weights_stay_out_of_state_dicts(clip_file):
+    """The teacher's weights come from its CLIP file: its state dict is
+    empty, and loading a state dict (strictly, even one holding teacher
+    keys) leaves its weights and its targets as they were."""
+    clip, path = clip_file
+    teacher = CLIPTeacher(path)
+    assert teacher.state_dict() == {}
+    raw = raw_images()
+    img = (raw - IMAGENET_MEAN) / IMAGENET_STD
+    before = teacher(img)
+    teacher.load_state_dict({}, strict=True)
+    zeros = {k: torch.zeros_like(v) for k, v in clip.state_dict().items()
+             if k.startswith('visual.')}
+    teacher.load_state_dict(zeros, strict=True)
+    assert torch.equal(teacher(img), before)
+    torch.testing.assert_close(
+        before, manual_patch_tokens(clip.visual, clip_normalise(raw)),
+        atol=1e-4, rtol=1e-4)
