@@ -4,6 +4,9 @@
 # block (not on the pyramid), and num_layers=44 given to the layer-decay
 # constructor for a 30-block backbone: an official quirk that changes every
 # backbone lr (0.90 ** (13 / 46) per layer id), kept here.
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-B CLIP-B, 800 epochs:
+# configs/itpn/itpn-clip-b_hivit-base-p16_8xb256-amp-coslr-800e_in1k.py
 _base_ = './itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py'
 pretrained = 'checkpoints/itpn-base_clip_pretrain.pth'
 model = dict(

@@ -4,6 +4,9 @@
 # layer decay 0.90 (num_layers 30), 36 epochs (steps 27, 33), batch 64,
 # fp16, pyramid depth 1, rpe off; three 4conv1fc SyncBN box heads with
 # GIoU, the FCN mask head without norm.
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-B pixel, 1600 epochs:
+# configs/itpn/itpn-pixel_hivit-base-p16_8xb512-amp-coslr-1600e_in1k.py
 _base_ = [
     '../_base_/models/cascade-mask-rcnn_itpn-base.py',
     '../_base_/datasets/coco_instance_detr_aug.py',

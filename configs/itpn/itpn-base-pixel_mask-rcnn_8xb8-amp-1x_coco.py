@@ -5,6 +5,9 @@
 # 12 epochs (steps 9, 11), batch 64, fp16, pyramid depth 1, rpe off.
 # Expects an iTPN-B pixel pre-training checkpoint (mmitpn's, or the official
 # one converted with tools/model_converters/itpn_to_mmitpn.py).
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-B pixel, 1600 epochs:
+# configs/itpn/itpn-pixel_hivit-base-p16_8xb512-amp-coslr-1600e_in1k.py
 _base_ = [
     '../_base_/models/mask-rcnn_itpn-base.py',
     '../_base_/datasets/coco_instance_detr_aug.py',

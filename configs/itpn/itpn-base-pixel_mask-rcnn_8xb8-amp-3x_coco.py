@@ -5,6 +5,9 @@
 # keeps the 1x schedule of its base (12 epochs, steps 9, 11): a slip, the
 # paper's row is 3x, so this config runs 36 epochs with steps 27, 33 as the
 # official 3x files do.
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-B pixel, 1600 epochs:
+# configs/itpn/itpn-pixel_hivit-base-p16_8xb512-amp-coslr-1600e_in1k.py
 _base_ = [
     '../_base_/models/mask-rcnn_itpn-base.py',
     '../_base_/datasets/coco_instance_detr_aug.py',

@@ -12,6 +12,9 @@
 # map of the same stride, the 4th max-pooled from the 3rd:
 # 256 + (128, 256, 512, 512) = (384, 512, 768, 768) channels into a 768-wide
 # head, the auxiliary FCN head on the 3rd (768).
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-B pixel, 1600 epochs:
+# configs/itpn/itpn-pixel_hivit-base-p16_8xb512-amp-coslr-1600e_in1k.py
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py',
     'mmseg::_base_/datasets/ade20k.py',

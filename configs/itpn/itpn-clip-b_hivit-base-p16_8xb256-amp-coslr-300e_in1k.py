@@ -1,5 +1,6 @@
-# Paper rows' pre-training: iTPN-B distilling OpenAI CLIP ViT-B/16, 300
-# epochs (IN-1K 85.9; the CLIP-B COCO and ADE20K rows), the official
+# Paper row's pre-training: iTPN-B distilling OpenAI CLIP ViT-B/16, 300
+# epochs (IN-1K 85.9; the CLIP-B COCO and ADE20K rows used the 800-epoch
+# one, CVPR 2023 Table 2 "Eps."), the official
 # itpn_clip recipe (README.md and run_itpn_pretraining.py's defaults): batch
 # 2048 = 8 GPUs x 256, lr 1.5e-3, AdamW (0.9, 0.98), wd 0.05 (none on 1-D
 # parameters and the position embedding: the model's no_weight_decay), 5

@@ -7,6 +7,9 @@
 # positions (rel_pos_h / rel_pos_w per attention block, 2 * 14 - 1 long,
 # interpolated to each input) instead of a Swin table: they are new (the
 # CLIP pre-training has a Swin table, which is not loaded).
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-L CLIP-L, 300 epochs:
+# configs/itpn/itpn-clip-l_hivit-large-p16_8xb256-amp-coslr-300e_in1k.py
 _base_ = './itpn-base-pixel_mask-rcnn_8xb8-amp-1x_coco.py'
 pretrained = 'checkpoints/itpn-large_clip_pretrain.pth'
 model = dict(

@@ -3,6 +3,9 @@
 # iTPN-L (768 wide, 2 + 2 MLP and 40 attention blocks), drop path 0.2,
 # layer decay 0.95 (num_layers 44), UPerNet on 256 + (192, 384, 768, 768) =
 # (448, 640, 1024, 1024) channels, the auxiliary head on 1024.
+# The pre-training of this paper row (CVPR 2023, Table 2, "Eps."):
+# iTPN-L pixel, 1600 epochs:
+# configs/itpn/itpn-pixel_hivit-large-p16_8xb512-amp-coslr-1600e_in1k.py
 _base_ = './itpn-base-pixel_upernet_8xb2-amp-160k_ade20k-512x512.py'
 pretrained = 'checkpoints/itpn-large_pixel_pretrain.pth'
 model = dict(

@@ -69,8 +69,8 @@ def _types(node, path='cfg'):
 
 
 def test_every_task_has_configs():
-    # 10 paper rows, 2 ImageNet fine-tunings, 2 demos
-    assert len(CONFIGS) == 14
+    # 10 COCO / ADE20K paper rows, 4 ImageNet fine-tunings, 2 demos
+    assert len(CONFIGS) == 16
     assert {host_of(p) for p in CONFIGS} == set(HOSTS.values())
 
 

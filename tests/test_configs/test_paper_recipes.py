@@ -584,3 +584,146 @@ def test_imagenet_fine_tuning(name):
         g = group_of[id(p)]
         assert abs(g['lr'] / lr - scale) / scale < 1e-6, (ours, theirs)
         assert g['weight_decay'] == (0. if no_decay else 0.05), ours
+
+
+# ------------------------------------ ImageNet-1K fine-tuning after CLIP
+# itpn_clip/README.md, "Fine-tune iTPN-B" (:127-146) and "Fine-tune
+# iTPN-L/16" (:155-174), launched on 8 nodes x 8 GPUs (:128, :156; the
+# launcher's WORLD_SIZE overrides --world_size 4: utils/utils.py:302-305),
+# with run_itpn_finetuning.py's defaults.
+IN1K_CLIP = {
+    # --batch_size 32 (:131) x 64, --lr 5.0e-4 (:136), --drop_path 0.1
+    # (:138), --epochs 100 (:139), --layer_decay 0.60 (:141),
+    # --warmup_epochs 20 (:143); itpn_base_3324_patch16_224
+    # (modeling_finetune.py:360-363)
+    'itpn-base-clip_16xb128-coslr-100e_in1k.py':
+    dict(depths=B, width=512, gpus=16, total_batch=32 * 64, lr=5e-4,
+         dp=0.1, epochs=100, rate=0.60, warmup=20),
+    # --batch_size 16 (:159) x 64, --lr 2.0e-4 (:164), --drop_path 0.25
+    # (:166), --epochs 50 (:167), --layer_decay 0.55 (:169),
+    # --warmup_epochs 5 (:171); itpn_large_2240_patch16_224
+    # (modeling_finetune.py:374-377)
+    'itpn-large-clip_8xb128-coslr-50e_in1k.py':
+    dict(depths=L, width=768, gpus=8, total_batch=16 * 64, lr=2e-4,
+         dp=0.25, epochs=50, rate=0.55, warmup=5),
+}
+
+
+@pytest.mark.parametrize('name', list(IN1K_CLIP), ids=lambda n: n[:-3])
+def test_imagenet_fine_tuning_after_clip(name):
+    cfg, exp = load(name), IN1K_CLIP[name]
+    with no_init():
+        model = nn.Module()
+        backbone = cfg.model.backbone.copy()
+        backbone.pop('init_cfg')
+        from mmitpn.registry import MODELS
+        model.backbone = MODELS.build(backbone)
+        model.head = nn.Linear(4, 2)
+    optim_cfg = cfg.optim_wrapper.copy()
+    optim_cfg.type = 'OptimWrapper'
+    optim_cfg.pop('loss_scale')
+    wrapper = build_optim_wrapper(model, optim_cfg)
+
+    # the batch: GPUs of the name x per-GPU batch = the official total;
+    # the lr is absolute (run_itpn_finetuning.py:407: lr=args.lr)
+    assert f'_{exp["gpus"]}xb{cfg.train_dataloader.batch_size}-' in name
+    assert exp['gpus'] * cfg.train_dataloader.batch_size == \
+        exp['total_batch']
+    assert cfg.auto_scale_lr.base_batch_size == exp['total_batch']
+    opt = cfg.optim_wrapper
+    assert opt.type == 'AmpOptimWrapper'  # engine_for_finetuning.py:75
+    assert opt.optimizer.type == 'AdamW'
+    assert opt.optimizer.lr == exp['lr']
+    assert opt.optimizer.betas == (0.9, 0.999)  # --opt_betas None (:78)
+    assert opt.optimizer.eps == 1e-8  # --opt_eps (:76)
+    assert opt.optimizer.weight_decay == 0.05  # README --weight_decay
+    assert opt.paramwise_cfg.layer_decay_rule == 'official_in1k'
+    assert opt.paramwise_cfg.layer_decay_rate == exp['rate']
+
+    # schedule: warm-up from ~0 over `warmup` epochs, per iteration
+    # (utils/utils.py:446-454), cosine to --min_lr 1e-6 (:96) times each
+    # group's lr_scale (engine_for_finetuning.py:60)
+    assert cfg.train_cfg.max_epochs == exp['epochs']
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0,
+                                                       exp['warmup'])
+    assert warmup.start_factor <= 1e-4 and warmup.convert_to_iter_based
+    assert (cosine.type, cosine.begin) == ('CosineAnnealingLR',
+                                           exp['warmup'])
+    assert cosine.convert_to_iter_based and 'end' not in cosine
+    assert cosine.eta_min_ratio * exp['lr'] == pytest.approx(1e-6,
+                                                              rel=1e-12)
+
+    # the model: drop path (--drop_path), layer scale 0.1 on every block
+    # (:54, :307; modeling_finetune.py:101-108), Swin rpe (:49-51), learned
+    # position table, LayerNorm eps 1e-6 (modeling_finetune.py:363, 377)
+    bb = model.backbone
+    assert cfg.model.backbone.drop_path_rate == exp['dp']
+    assert tuple(bb.depths) == exp['depths']
+    assert bb.embed_dims == exp['width']
+    assert cfg.model.head.in_channels == exp['width']
+    d1, d2, d3 = exp['depths']
+    gammas = {n: p for n, p in bb.named_parameters()
+              if n.split('.')[-1] in ('gamma1', 'gamma2')}
+    assert len(gammas) == d1 + d2 + 2 * d3
+    assert all(torch.all(p == 0.1) for p in gammas.values())
+    attn = bb.stages[2][0].attn
+    assert hasattr(attn, 'relative_position_bias_table')
+    assert bb.pos_embed.requires_grad
+    norms = [m for m in bb.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and all(m.eps == 1e-6 for m in norms)
+    # head trunc-normal(0.02) (modeling_finetune.py:285-289)
+    assert cfg.model.head.init_cfg == [
+        dict(type='TruncNormal', layer='Linear', std=0.02)
+    ]
+
+    # data: mean = std = 0.5 (timm's inception statistics,
+    # datasets.py:127-130); RandAugment m9 mstd0.5 (:107) padding with
+    # round(255 * 0.5) = 128, random erasing 0.25 (:118) N(0, 1) in the
+    # normalised space; mixup 0.8 / cutmix 1.0, smoothing 0.1 (:109)
+    assert cfg.data_preprocessor.mean == [127.5] * 3
+    assert cfg.data_preprocessor.std == [127.5] * 3
+    steps = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    ra, re_ = steps['RandAugment'], steps['RandomErasing']
+    assert (ra.magnitude_level, ra.magnitude_std,
+            ra.num_policies) == (9, 0.5, 2)
+    assert ra.hparams.pad_val == [128, 128, 128]
+    assert (re_.erase_prob, re_.mode) == (0.25, 'rand')
+    assert re_.fill_color == [127.5] * 3 and re_.fill_std == [127.5] * 3
+    assert cfg.model.train_cfg.augments == [
+        dict(type='Mixup', alpha=0.8),
+        dict(type='CutMix', alpha=1.0)
+    ]
+    assert cfg.model.head.loss.label_smooth_val == 0.1
+
+    # every parameter's lr scale and weight decay: utils/lr_decay.py:16-84
+    # (the same code as itpn_pixel's: in1k_layer_id above), no decay on 1-D
+    # parameters, absolute_pos_embed (modeling_finetune.py:297-298) and the
+    # rpe tables (lr_decay.py:36)
+    official = [('merge' if i in (exp['depths'][0],
+                                  sum(exp['depths'][:2]) + 1) else 'block')
+                for i in range(sum(exp['depths']) + 2)]
+    main_block = [i for i, kind in enumerate(official) if kind == 'block']
+    num_layers = len(main_block) + 1
+    layer_decay = exp['rate']**(13 / num_layers)
+    table = {
+        k[len('backbone.'):]: v[len('backbone.'):]
+        for k, v in official_prefixes(exp['depths']).items()
+        if k.startswith('backbone.')
+    }
+    group_of = {
+        id(p): g
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
+    }
+    lr = opt.optimizer.lr
+    for ours, p in model.named_parameters():
+        theirs = to_official(ours[len('backbone.'):], table) \
+            if ours.startswith('backbone.') else ours
+        layer_id = in1k_layer_id(theirs, num_layers, main_block)
+        scale = layer_decay**(num_layers - layer_id)
+        no_decay = (p.ndim == 1 or theirs == 'absolute_pos_embed'
+                    or theirs.endswith('.relative_position_bias_table'))
+        g = group_of[id(p)]
+        assert abs(g['lr'] / lr - scale) / scale < 1e-6, (ours, theirs)
+        assert g['weight_decay'] == (0. if no_decay else 0.05), ours

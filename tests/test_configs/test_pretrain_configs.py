@@ -23,6 +23,7 @@ PIXEL_B = 'itpn-pixel_hivit-base-p16_8xb512-amp-coslr-400e_in1k.py'
 PIXEL_MFM_B = 'itpn-pixel-mfm_hivit-base-p16_8xb512-amp-coslr-400e_in1k.py'
 CLIP_B = 'itpn-clip-b_hivit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 CLIP_L = 'itpn-clip-l_hivit-large-p16_8xb256-amp-coslr-300e_in1k.py'
+CLIP_B_L = 'itpn-clip-b_hivit-large-p16_8xb256-amp-coslr-300e_in1k.py'
 QUICK = 'itpn-tiny_pixel-mfm_1xb32-20e_demo.py'
 DEMO = 'itpn-tiny_pixel-mfm_1xb32-200e_demo.py'
 
@@ -63,9 +64,10 @@ def iter_types(obj, where='cfg'):
 
 def test_every_config_is_listed():
     names = {p.name for p in CONFIGS}
-    assert {PIXEL_B, PIXEL_MFM_B, CLIP_B, CLIP_L, QUICK, DEMO} <= names
+    assert {PIXEL_B, PIXEL_MFM_B, CLIP_B, CLIP_L, CLIP_B_L, QUICK,
+            DEMO} <= names
     assert CLIP_B.replace('300e', '800e') in names
-    assert len(IN1K) == 14
+    assert len(IN1K) == 15
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
@@ -143,13 +145,32 @@ def test_clip_large_teacher():
     assert cfg.model.backbone.arch == 'itpn-large'
 
 
+def test_clip_base_teacher_of_itpn_large():
+    # itpn_clip/README.md:58-73, iTPN-L/16 with CLIP-B: --clip_path
+    # ViT-B-16.pt, --second_input_size 224, --drop_path 0.2; CLIP-B tokens
+    # are 512-d (run_itpn_pretraining.py:38-39); the L student (768 wide)
+    cfg = load(CLIP_B_L)
+    assert cfg.model.teacher.img_size == 224
+    assert cfg.model.teacher.weights.endswith('ViT-B-16.pt')
+    assert cfg.model.head.target_dims == cfg.model.side_head.target_dims \
+        == 512
+    assert cfg.model.head.embed_dims == cfg.model.side_head.embed_dims \
+        == 768
+    assert cfg.model.backbone.arch == 'itpn-large'
+    assert cfg.model.backbone.drop_path_rate == 0.2
+
+
 @pytest.mark.parametrize('path', IN1K, ids=lambda p: p.stem)
 def test_imagenet_train_pipeline(path):
     from mmpretrain.registry import TRANSFORMS
     cfg = load(path)
     pipeline = cfg.train_dataloader.dataset.pipeline
     assert cfg.train_dataloader.dataset.type == 'ImageNet'
-    assert pipeline[0].type == 'LoadImageFromFile'
+    # the per-sample seed of the augmentation (exact resume) may head it
+    if pipeline[0].type == 'mmitpn.SeedAugmentation':
+        pipeline = pipeline[1:]
+    assert pipeline[0].type in ('LoadImageFromFile',
+                                'mmitpn.CheckedLoadImageFromFile')
     crop = next(t for t in pipeline if t.type == 'RandomResizedCrop')
     if '-clip' in path.name:
         # itpn_clip/datasets.py:33-37: ColorJitter(0.4, 0.4, 0.4), flip,
