@@ -314,27 +314,25 @@ def build_ours_mim(a: dict, mfm: bool,
 
 
 # ------------------------------------------------------------- helpers
-def fixed_masks(batch: int, num_patches: int, ratio: float = 0.75,
-                seed: int = 0):
-    """MAE masks from a fixed seed.
+def seeded_masks(model: torch.nn.Module, batch: int, num_patches: int,
+                 dev: torch.device, seed: int = 0) -> tuple:
+    """The same masks for both sides: mmitpn's masking
+    (``ITPNMIM.random_masking``) drawn from a CPU generator of a fixed
+    seed.
 
     Args:
+        model (ITPNMIM): The mmitpn model (its ``mask_ratio``).
         batch (int): B.
         num_patches (int): N.
-        ratio (float): Fraction of masked patches. Defaults to 0.75.
-        seed (int): Seed of the CPU generator. Defaults to 0.
+        dev (torch.device): Where the masks go.
+        seed (int): Seed of the generator. Defaults to 0.
 
     Returns:
-        tuple[torch.Tensor]: ``ids_keep``, ``ids_restore``, ``mask``.
+        RandomMasks: ``ids_keep``, ``ids_restore``, ``mask``.
     """
-    g = torch.Generator().manual_seed(seed)
-    keep = int(num_patches * (1 - ratio))
-    ids_shuffle = torch.rand(batch, num_patches, generator=g).argsort(1)
-    ids_restore = ids_shuffle.argsort(1)
-    mask = torch.ones(batch, num_patches)
-    mask[:, :keep] = 0
-    return ids_shuffle[:, :keep], ids_restore, torch.gather(
-        mask, 1, ids_restore)
+    return model.random_masking(
+        batch, num_patches, dev,
+        generator=torch.Generator().manual_seed(seed))
 
 
 def ref_pyramid_dense(backbone: ITPNHiViTGivenMasks, neck: torch.nn.Module,
@@ -441,7 +439,7 @@ def pixel_models(a: dict, dev: torch.device, teacher_dtype: Optional[str],
         MessageHub.get_current_instance().update_info('max_iters', 100000)
         mfm.teacher.update_parameters(mfm.backbone)  # EMA step 0: a copy
     img = torch.randn(B, 3, a['img'], a['img'], device=dev)
-    masks = tuple(t.to(dev) for t in fixed_masks(B, n))
+    masks = seeded_masks(pix, B, n, dev)
     ref.backbone.set_masks(*masks)
     with _exact_matmuls(dev), torch.no_grad():
         latent, _, _ = ref.backbone(img)

@@ -40,7 +40,7 @@ from .cases import teacher_fwd as _teacher_fwd
 from .cases import train_step
 from .flops import count_macs, mfu, train_step_macs
 from .memory import PeakMemory
-from .reference import fixed_masks, pixel_models
+from .reference import pixel_models, seeded_masks
 
 #: The pre-training goals this benchmark reports on (issue 20).
 GOALS = dict(pixel_mfu_bf16=0.40, pixel_speedup=1.2, mfm_overhead=1.1)
@@ -145,8 +145,7 @@ class Steps:
         """
         S = self.a['img']
         img = torch.randn(batch, 3, S, S, device=self.dev)
-        masks = tuple(t.to(self.dev) for t in fixed_masks(batch,
-                                                          (S // 16)**2))
+        masks = seeded_masks(self.pix, batch, (S // 16)**2, self.dev)
         return img, masks
 
     def autocast(self, precision: str) -> Callable:
@@ -312,19 +311,26 @@ def time_calls(steps: Steps, calls: Sequence[tuple], precision: str,
             entries.append(Entry(f'{precision} b{batch}', name,
                                  steps.call(what, impl, precision, inputs),
                                  None if name == ref else ref))
-        t0 = time.perf_counter()
-        for e in entries:  # first warm-up round, also the time estimate
-            e.fn()
-            sync(steps.dev)
-        round_s = time.perf_counter() - t0
+        # warm-up rounds run here; the last one (not the first, which
+        # may compile or tune kernels) is the time estimate
+        done = 0
+        while True:
+            t0 = time.perf_counter()
+            for e in entries:
+                e.fn()
+                sync(steps.dev)
+            round_s, done = time.perf_counter() - t0, done + 1
+            if done >= min(warmup, 2) or budget.left() < 2 * round_s:
+                break
         rounds = int((budget.left() - 5) / max(round_s, 1e-6))
-        repeat = min(repeat, rounds - warmup - (mem is not None))
+        repeat = min(repeat, rounds - (warmup - done) - (mem is not None))
         if repeat < 1:
             return _skipped(phase, precision, batch, calls,
                             'skipped: budget')
         log(f'{phase} {precision} b{batch}: {len(entries)} calls, '
             f'{repeat} rounds')
-        run_entries(entries, warmup - 1, repeat, steps.dev, mem, log)
+        run_entries(entries, max(warmup - done, 0), repeat, steps.dev, mem,
+                    log)
         return _rows(entries, calls, phase, precision, batch, macs, peak)
     except Exception as exc:  # noqa: BLE001 (reported, the run goes on)
         steps.zero_grad()
@@ -376,8 +382,10 @@ def max_batch_rows(steps: Steps, what: str, impl: str, precision: str,
     except Exception as exc:  # noqa: BLE001 (reported, the run goes on)
         return _skipped('max batch', precision, None, [(what, impl)],
                         _status(exc))
-    notes.append(f'max batch, {what} {impl} {precision}: ' + ', '.join(
-        f'b{b} {outcome}' for b, outcome in tries))
+    finally:  # what the last (failed) try's frames held
+        free_memory(steps.dev)
+    notes.append(f'max batch, {what} {impl} {precision} (cap {cap}): ' +
+                 ', '.join(f'b{b} {outcome}' for b, outcome in tries))
     log(notes[-1])
     if best is None:
         return _skipped('max batch', precision, None, [(what, impl)],

@@ -8,9 +8,10 @@ from mmitpn.benchmark.reference import (QUICK, OutputsDiffer,
                                         build_ours_backbone, build_ours_mim,
                                         build_ours_neck, build_ref_itpn,
                                         check_equal, copy_weights,
-                                        fixed_masks, hivit_block_names,
+                                        hivit_block_names,
                                         map_mmpretrain_to_mmitpn,
-                                        pixel_models, ref_pyramid_dense)
+                                        pixel_models, ref_pyramid_dense,
+                                        seeded_masks)
 
 
 def test_weight_mapping_covers_every_tensor_both_ways():
@@ -47,15 +48,21 @@ def test_hivit_block_names_double_the_stems():
     ]
 
 
-def test_fixed_masks_are_mae_masks():
-    ids_keep, ids_restore, mask = fixed_masks(3, 16)
+def test_seeded_masks_are_the_models_mae_masks_from_a_fixed_seed():
+    model = build_ours_mim(QUICK, mfm=False)
+    cpu = torch.device('cpu')
+    ids_keep, ids_restore, mask = seeded_masks(model, 3, 16, cpu)
     assert ids_keep.shape == (3, 4) and mask.sum(1).eq(12).all()
     # the kept patches are the visible ones; ids_restore inverts the shuffle
-    assert torch.equal(mask.gather(1, ids_keep), torch.zeros(3, 4))
     kept = torch.zeros(3, 16).scatter_(1, ids_keep, 1.)
     assert torch.equal(kept, 1 - mask)
-    assert torch.equal(fixed_masks(3, 16)[0], ids_keep)  # seeded
-    assert not torch.equal(fixed_masks(3, 16, seed=1)[0], ids_keep)
+    assert torch.equal(seeded_masks(model, 3, 16, cpu)[0], ids_keep)
+    assert not torch.equal(seeded_masks(model, 3, 16, cpu, seed=1)[0],
+                           ids_keep)
+    # the global RNG is neither used nor moved
+    state = torch.get_rng_state()
+    seeded_masks(model, 3, 16, cpu)
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_reference_backbone_takes_the_given_masks():
@@ -70,7 +77,8 @@ def test_reference_backbone_takes_the_given_masks():
     ref.backbone.set_masks(every, every, torch.zeros(2, n))
     with torch.no_grad():
         full = ref.backbone(img)[0][-1]
-    ids_keep, ids_restore, mask = fixed_masks(2, n)
+    ids_keep, ids_restore, mask = seeded_masks(build_ours_mim(a, mfm=False),
+                                               2, n, torch.device('cpu'))
     ref.backbone.set_masks(ids_keep, ids_restore, mask)
     with torch.no_grad():
         feats, got_mask, got_restore = ref.backbone(img)
