@@ -1,45 +1,31 @@
-"""Checks of ``tools/demo.py`` that need no training run."""
-from pathlib import Path
-
-import pytest
-from conftest import REPO, load_tool
+"""Checks of ``tools/demo.py`` that need no training run: the demo is a
+preset of :class:`mmitpn.experiments.ablation.Ablation` (variants d and a
+of seed 0), and the demo fine-tuning configs start from its pre-training."""
 from mmengine.config import Config
 
-
-@pytest.fixture(scope='module')
-def demo():
-    return load_tool('tools/demo.py')
+from mmitpn.experiments import ablation as abl
+from mmitpn.experiments import runs
 
 
-def test_checkpoint_names_follow_the_configs(demo):
-    # the schedules the config names announce: 200 and 6 epochs
-    assert demo.last_epoch(demo.PRETRAIN_CFG) == 'epoch_200.pth'
-    assert demo.last_epoch(demo.DET_CFG) == 'epoch_6.pth'
-    # the fine-tuning config starts, by default, from the pre-training's
-    # last checkpoint in the demo's work dir
-    det = Config.fromfile(REPO / demo.DET_CFG).model
-    for part in (det.backbone, det.neck):
-        assert part.init_cfg.checkpoint == \
-            'work_dirs/demo/pretrain/epoch_200.pth'
+def test_demo_configs_start_from_the_demos_pretraining():
+    pretrain = runs.find_config(abl.PRETRAIN_CFG)
+    # where the demo (default --work-dir work_dirs/demo) leaves it
+    ckpt = (f'work_dirs/demo/{abl.DEMO_LAYOUT["pretrain", "pixel-mfm"]}/'
+            f'{runs.final_checkpoint(pretrain)}')
+    assert ckpt == 'work_dirs/demo/pretrain/epoch_200.pth'
+    for config, _, _ in abl.TASKS.values():
+        model = Config.fromfile(runs.find_config(config)).model
+        for part in (model.backbone, model.neck):
+            assert part.init_cfg.checkpoint == ckpt
 
 
-def test_stale_work_dir_of_another_config_is_refused(demo, tmp_path):
-    run = tmp_path / 'pretrain'
-    run.mkdir()
-    (run / 'itpn-tiny_pixel-mfm_1xb32-20e_demo.py').write_text('')
-    demo.check_work_dir(run, demo.PRETRAIN_CFG)  # nothing to resume: fine
-    (run / 'last_checkpoint').write_text(str(run / 'epoch_5.pth'))
-    with pytest.raises(SystemExit, match=r'holds a run of itpn-tiny_pixel-'
-                       r'mfm_1xb32-20e_demo\.py.*--force'):
-        demo.check_work_dir(run, demo.PRETRAIN_CFG)
-    # an unfinished run of the same config resumes
-    (run / Path(demo.PRETRAIN_CFG).name).write_text('')
-    demo.check_work_dir(run, demo.PRETRAIN_CFG)
-    demo.check_work_dir(tmp_path / 'absent', demo.DET_CFG)
-
-
-def test_gain_line(demo):
-    pre = {'coco/bbox_mAP': 0.510, 'coco/segm_mAP': 0.556}
-    scr = {'coco/bbox_mAP': 0.414, 'coco/segm_mAP': 0.489}
-    assert demo.gain(pre, scr) == ('pre-trained minus scratch: bbox mAP '
-                                   '+0.096, segm mAP +0.067')
+def test_demo_runs_are_the_ablations_variants_d_and_a():
+    # pre-trained backbone + pyramid (pixel + MFM), and from scratch
+    assert abl.VARIANTS['d'][:2] == ('pixel-mfm', True)
+    assert abl.VARIANTS['a'][:2] == (None, False)
+    assert set(abl.DEMO_LAYOUT) == {('pretrain', 'pixel-mfm'), ('det', 'd'),
+                                    ('det', 'a')}
+    # the seed the configs ship with (the README's numbers are seed 0's)
+    assert abl.DEMO_SEED == 0
+    for name in (abl.PRETRAIN_CFG, abl.TASKS['det'][0]):
+        assert Config.fromfile(runs.find_config(name)).randomness.seed == 0
