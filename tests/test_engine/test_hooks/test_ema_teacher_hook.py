@@ -52,7 +52,9 @@ def make_runner(work_dir, max_iters, hooks=(), resume=False, teacher=None,
             checkpoint=dict(
                 type='CheckpointHook', interval=interval or max_iters,
                 by_epoch=False),
-            logger=dict(type='LoggerHook', interval=1)),
+            logger=dict(type='LoggerHook', interval=1),
+            # resuming a runner checkpoint needs the allow-list
+            weights_only_load=dict(type='mmitpn.WeightsOnlyLoadHook')),
         custom_hooks=[dict(type='mmitpn.EMATeacherHook'), *hooks],
         randomness=dict(seed=0),
         resume=resume,
