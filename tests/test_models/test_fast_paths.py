@@ -13,7 +13,8 @@ from mmengine.logging import MessageHub
 
 from mmitpn.models import HiViTBackbone, ITPNPyramid
 from mmitpn.models.layers import (Attention, HiViTBlock, PatchEmbed,
-                                  dense_to_tokens, tokens_to_dense)
+                                  RowSlicedBlocks, dense_to_tokens,
+                                  tokens_to_dense)
 from mmitpn.registry import MODELS
 
 
@@ -41,29 +42,65 @@ def count_calls(obj, name):
     return calls
 
 
-@pytest.mark.parametrize('heads', [0, 2])
-@pytest.mark.parametrize('layer_scale', [0., 0.1])
-def test_row_sliced_inference_mlp_is_exact(heads, layer_scale):
-    blk = HiViTBlock(16, num_heads=heads, mlp_ratio=4,
-                     layer_scale_init_value=layer_scale).eval()
-    x = torch.randn(2, 9, 16) if heads else torch.randn(2, 6, 4, 4, 16)
-    rows = x.numel() // 16  # 18 or 192
-    calls = count_calls(blk, '_mlp_branch')
+def mlp_only_blocks(n=2, layer_scale=0., **kwargs):
+    """``n`` MLP-only blocks of width 16 (hidden 64) with random layer
+    scales (so that a scale left out shows)."""
+    blocks = RowSlicedBlocks([
+        HiViTBlock(16, mlp_ratio=4, layer_scale_init_value=layer_scale,
+                   **kwargs) for _ in range(n)
+    ])
     with torch.no_grad():
-        plain = blk(x)
-        assert len(calls) == 1  # 2**24 hidden values: one slice
-        blk.mlp_chunk_elems = 64 * 5  # 5 rows per slice: uneven split
-        sliced = blk(x)
-    # the sliced branch ran: one MLP call per 5 rows
-    assert len(calls) == 1 + -(-rows // 5)
+        for blk in blocks:
+            if blk.gamma2 is not None:
+                blk.gamma2.uniform_(0.5, 1.5)
+    return blocks
+
+
+@pytest.mark.parametrize('layer_scale', [0., 0.1])
+def test_row_sliced_inference_mlp_is_exact(layer_scale):
+    torch.manual_seed(0)
+    blocks = mlp_only_blocks(layer_scale=layer_scale).eval()
+    x = torch.randn(2, 6, 4, 4, 16)
+    rows = x.numel() // 16  # 192
+    calls = [count_calls(blk, '_forward') for blk in blocks]
+    with torch.no_grad():
+        plain = blocks(x)
+        assert [len(c) for c in calls] == [1, 1]  # 2**24: one slice
+        blocks.max_elems = 64 * 5  # 5 rows per slice: uneven split
+        sliced = blocks(x)
+    # the sliced path ran: each block once per 5 rows
+    slices = -(-rows // 5)
+    assert [len(c) for c in calls] == [1 + slices] * 2
     # the same ops per row; a GEMM over fewer rows may only round
     # differently
     torch.testing.assert_close(sliced, plain, atol=1e-6, rtol=1e-6)
-    # with autograd the block never slices (the graph needs every row)
-    y = blk(x.requires_grad_())
-    assert len(calls) == 2 + -(-rows // 5)
+    # by hand: x + mlp(norm2(x)) * gamma2, block after block
+    want = x
+    for blk in blocks:
+        gamma = 1. if blk.gamma2 is None else blk.gamma2
+        want = want + blk.mlp(blk.norm2(want)) * gamma
+    torch.testing.assert_close(sliced, want.detach(), atol=1e-5, rtol=1e-5)
+    # with autograd (and no checkpointing) the blocks never slice
+    y = blocks(x.requires_grad_())
+    assert [len(c) for c in calls] == [2 + slices] * 2
     assert y.grad_fn is not None
     torch.testing.assert_close(y, plain, atol=0, rtol=0)
+
+
+def test_row_slicing_waits_for_drop_path_and_refuses_attention():
+    """Drop path draws one mask per sample: in training with active drop
+    path the blocks run whole; in eval they slice."""
+    blocks = mlp_only_blocks(drop_path=0.5)
+    blocks.max_elems = 64 * 5
+    x = torch.randn(2, 6, 4, 4, 16)
+    calls = count_calls(blocks[0], '_forward')
+    with torch.no_grad():
+        blocks.train()(x)
+        assert len(calls) == 1
+        blocks.eval()(x)
+        assert len(calls) == 1 + -(-192 // 5)
+    with pytest.raises(ValueError, match='MLP-only'):
+        RowSlicedBlocks([HiViTBlock(16, num_heads=2)])
 
 
 def test_row_sliced_inference_of_backbone_and_pyramid(monkeypatch):
@@ -72,17 +109,17 @@ def test_row_sliced_inference_of_backbone_and_pyramid(monkeypatch):
                        fpn_depth=1, num_outs=5).eval()
     img = torch.randn(1, 3, 96, 128)
     # (monkeypatch restores the real method after the test)
-    monkeypatch.setattr(HiViTBlock, '_mlp_branch', HiViTBlock._mlp_branch)
-    calls = count_calls(HiViTBlock, '_mlp_branch')
+    monkeypatch.setattr(HiViTBlock, '_forward', HiViTBlock._forward)
+    calls = count_calls(HiViTBlock, '_forward')
     with torch.inference_mode():
         plain = neck(bb(img))
-        blocks = len(calls)  # one MLP call per block
-        monkeypatch.setattr(HiViTBlock, 'mlp_chunk_elems', 1000)
+        blocks = len(calls)  # one call per block
+        monkeypatch.setattr(RowSlicedBlocks, 'max_elems', 1000)
         sliced = neck(bb(img))
     n_blocks = sum(isinstance(m, HiViTBlock)
                    for m in [*bb.modules(), *neck.modules()])
     assert blocks == n_blocks
-    # the sliced branch ran: e.g. the stride-4 level (24 x 32 rows, 48
+    # the sliced path ran: e.g. the stride-4 level (24 x 32 rows, 48
     # hidden) in slices of 1000 // 48 = 20 rows
     assert len(calls) - blocks > 2 * n_blocks
     for p, s in zip(plain, sliced):
@@ -246,21 +283,21 @@ def test_gpu_inductor_compiled_backbone_gives_the_eager_outputs():
 
 def test_row_sliced_checkpointing_gives_the_same_gradients():
     torch.manual_seed(0)
-    plain = HiViTBlock(16, mlp_ratio=4)
-    cp = HiViTBlock(16, mlp_ratio=4, with_cp=True)
+    plain = mlp_only_blocks(layer_scale=0.1)
+    cp = mlp_only_blocks(layer_scale=0.1, with_cp=True)
     cp.load_state_dict(plain.state_dict())
-    cp.mlp_chunk_elems = 64 * 7  # 7 rows per slice, uneven split
+    cp.max_elems = 64 * 7  # 7 rows per slice, uneven split
     x = torch.randn(2, 5, 4, 4, 16)
     grads = []
-    calls = count_calls(cp, '_forward')
-    for blk in (plain, cp):
+    calls = count_calls(cp[1], '_forward')
+    for blocks in (plain, cp):
         xi = x.clone().requires_grad_()
-        y = blk(xi)
-        if blk is cp:  # really sliced: 160 rows in 23 slices of <= 7
+        y = blocks(xi)
+        if blocks is cp:  # really sliced: 160 rows in 23 slices of <= 7
             assert len(calls) == 23
             assert y.grad_fn.next_functions[0][0].name() == 'CatBackward0'
         (y * torch.arange(16.)).square().mean().backward()
-        grads.append([xi.grad] + [p.grad for p in blk.parameters()])
+        grads.append([xi.grad] + [p.grad for p in blocks.parameters()])
     assert len(calls) == 46  # each slice recomputed once in the backward
     for g, h in zip(*grads):
         torch.testing.assert_close(h, g, atol=1e-6, rtol=1e-5)

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
 from ..utils import check_state_dict, parse_allow_partial_load
-from ..layers import (HiViTBlock, PatchEmbed, PatchMerge,
+from ..layers import (HiViTBlock, PatchEmbed, PatchMerge, RowSlicedBlocks,
                       build_2d_sincos_pos_embed, gather_patches,
                       init_trunc_normal,
                       relative_position_index, resize_decomposed_rel_pos,
@@ -236,8 +236,10 @@ class HiViTBackbone(BaseModule):
         for i, (dim, depth) in enumerate(zip(self.stage_dims, depths)):
             is_attn = i == self.num_stages - 1
             block_dpr, dpr = dpr[:depth], dpr[depth:]
+            # per-token stages run large inputs in row slices
+            blocks = nn.ModuleList if is_attn else RowSlicedBlocks
             self.stages.append(
-                nn.ModuleList([
+                blocks([
                     HiViTBlock(
                         dim,
                         num_heads=self.num_heads if is_attn else 0,
@@ -430,6 +432,8 @@ class HiViTBackbone(BaseModule):
         return resize_pos_embed(self.pos_embed, self.pos_grid, grid)
 
     def _run_stage(self, i: int, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        if isinstance(self.stages[i], RowSlicedBlocks):
+            return self.stages[i](x)
         for blk in self.stages[i]:
             x = blk(x, **kwargs)
         return x

@@ -164,15 +164,30 @@ class Attention(nn.Module):
         return self.proj(x.transpose(1, 2).reshape(B, -1, C))
 
 
+def _scaled(x: torch.Tensor, gamma: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x`` times a per-channel layer scale, or ``x`` when there is none."""
+    return x if gamma is None else x * gamma
+
+
 class HiViTBlock(nn.Module):
     """Pre-norm transformer block; without heads it is MLP-only.
 
     HiViT's stage-1/2 blocks, its stage-3 blocks and the iTPN pyramid blocks
-    are all this class: ``num_heads=0`` drops the attention branch (no
-    ``norm1``/``attn``, so token mixing is impossible and masked tokens can
-    be dropped). Per-token ops act on the last dimension, so the block runs
-    unchanged on ``(B, N, C)``, ``(B, N, k, k, C)`` or ``(B, H, W, C)``
-    inputs; attention requires ``(B, N, C)``.
+    are all this class (timm's ``Block``: two residual lines, norm, layer
+    scale and drop path chosen at construction). ``num_heads=0`` drops the
+    attention branch (no ``norm1``/``attn``, so token mixing is impossible
+    and masked tokens can be dropped). Per-token ops act on the last
+    dimension, so the block runs unchanged on ``(B, N, C)``,
+    ``(B, N, k, k, C)`` or ``(B, H, W, C)`` inputs; attention requires
+    ``(B, N, C)``. Sequences of MLP-only blocks run large inputs in row
+    slices through :class:`RowSlicedBlocks`.
+
+    Layer scale (CaiT) multiplies a residual branch by the per-channel
+    parameter ``gamma1`` (attention) or ``gamma2`` (MLP), or by nothing
+    when the block has none (the attribute is None): parameters of the
+    block itself, so that the state-dict keys are the parameter names
+    (``stages.2.0.gamma1``), which FSDP's full state dict and mmengine's
+    parameter-wise optimizer settings rely on.
 
     Args:
         dim (int): Token width.
@@ -183,7 +198,9 @@ class HiViTBlock(nn.Module):
         qkv_bias (bool): Bias in the qkv projection. Defaults to True.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         layer_scale_init_value (float): Initial value of the per-channel
-            residual scales (CaiT); 0 disables them. Defaults to 0.
+            residual scales (CaiT); 0 disables them. MLP-only blocks get
+            the MLP-branch scale ``gamma2`` only (official ``gamma_2``).
+            Defaults to 0.
         rpe_size (tuple[int, int], optional): Grid of the relative position
             parameters; None disables them. Defaults to None.
         rpe_type (str): ``'swin'`` (bias table) or ``'decomposed'``
@@ -192,19 +209,7 @@ class HiViTBlock(nn.Module):
         with_cp (bool): Gradient checkpointing of this block (saves
             activation memory at the cost of recomputing the forward).
             Defaults to False.
-
-    Attributes:
-        mlp_chunk_elems (int): Without autograd (inference, teachers) the
-            MLP branch runs over slices of at most this many hidden values
-            (rows = ``mlp_chunk_elems // hidden``), so a large input (e.g.
-            the stride-4 pyramid level of a 1024x1024 image, 65536 x 1024
-            hidden values) never materialises its full hidden tensors;
-            with ``with_cp``, an MLP-only block checkpoints such row slices
-            one by one, so its backward recomputes one slice at a time.
-            Every row is computed by the same ops, so the result is the
-            same. 0 disables it. Defaults to ``2 ** 24`` (64 MiB in fp32).
     """
-    mlp_chunk_elems = 2**24
 
     def __init__(self,
                  dim: int,
@@ -228,60 +233,21 @@ class HiViTBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else \
             nn.Identity()
-        if layer_scale_init_value > 0:
-            # MLP-only blocks: the MLP-branch scale only (official gamma_2)
-            self.gamma1 = nn.Parameter(
+
+        def layer_scale(enabled):
+            return nn.Parameter(
                 torch.full((dim, ), float(layer_scale_init_value))
-            ) if self.with_attn else None
-            self.gamma2 = nn.Parameter(
-                torch.full((dim, ), float(layer_scale_init_value)))
-        else:
-            self.gamma1 = self.gamma2 = None
+            ) if enabled and layer_scale_init_value > 0 else None
 
-    def _forward(self,
-                 x: torch.Tensor,
-                 rpe_index: Optional[torch.Tensor] = None,
-                 rpe_grid: Optional[tuple] = None,
-                 query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if query_index is not None and not self.with_attn:
-            raise ValueError('query_index needs an attention block; gather '
-                             'the tokens before an MLP-only block.')
-        if self.with_attn:
-            y = self.attn(self.norm1(x), rpe_index, rpe_grid, query_index)
-            if query_index is not None:
-                x = gather_patches(x, query_index)
-            if self.gamma1 is not None:
-                y = y * self.gamma1
-            x = x + self.drop_path(y)
-        return self._mlp_residual(x)
-
-    def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mlp(self.norm2(x))
-        return y if self.gamma2 is None else y * self.gamma2
-
-    def _mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + drop_path(mlp(norm2(x)))``, sliced over rows when no
-        autograd graph is recorded (see :attr:`mlp_chunk_elems`)."""
-        rows = x.numel() // x.shape[-1]
-        step = self.mlp_chunk_elems // self.mlp.fc1.out_features
-        if (step <= 0 or rows <= step or torch.is_grad_enabled()
-                or (self.training and not isinstance(self.drop_path,
-                                                     nn.Identity))
-                or not x.is_contiguous() or torch.compiler.is_compiling()):
-            return x + self.drop_path(self._mlp_branch(x))
-        flat = x.view(rows, x.shape[-1])
-        out = torch.empty_like(flat)
-        for i in range(0, rows, step):
-            torch.add(flat[i:i + step], self._mlp_branch(flat[i:i + step]),
-                      out=out[i:i + step])
-        return out.view(x.shape)
+        self.gamma1 = layer_scale(self.with_attn)
+        self.gamma2 = layer_scale(True)
 
     def forward(self,
                 x: torch.Tensor,
                 rpe_index: Optional[torch.Tensor] = None,
                 rpe_grid: Optional[tuple] = None,
                 query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Forward.
+        """Forward (checkpointed with ``with_cp`` when autograd records).
 
         Args:
             x (torch.Tensor): Tokens; ``(B, N, C)`` when the block attends.
@@ -293,35 +259,130 @@ class HiViTBlock(nn.Module):
                 ``M`` rows of the full output, ``(B, M, C)``, computing the
                 queries, the residuals and the MLP for them only.
                 Defaults to None (all tokens).
-        """
-        if query_index is not None:
-            if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
-                return checkpoint(self._forward, x, rpe_index, rpe_grid,
-                                  query_index, use_reentrant=False)
-            return self._forward(x, rpe_index, rpe_grid, query_index)
-        if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
-            step = self._row_step(x)
-            if step:
-                # per-token block: checkpoint row slices separately, so the
-                # backward recomputes (and holds) one slice at a time
-                rows = x.view(-1, x.shape[-1]).split(step)
-                return torch.cat([
-                    checkpoint(self._forward, r, use_reentrant=False)
-                    for r in rows
-                ]).view(x.shape)
-            return checkpoint(
-                self._forward, x, rpe_index, rpe_grid, use_reentrant=False)
-        return self._forward(x, rpe_index, rpe_grid)
 
-    def _row_step(self, x: torch.Tensor) -> int:
-        """Rows per slice for :attr:`mlp_chunk_elems` (0: do not slice).
-        Only MLP-only blocks under checkpointing slice, and only without
-        active drop path (it draws one mask per sample, not per row)."""
-        step = self.mlp_chunk_elems // self.mlp.fc1.out_features
-        rows = x.numel() // x.shape[-1]
-        if (self.with_attn or step <= 0 or rows <= step
-                or not x.is_contiguous() or torch.compiler.is_compiling()
-                or (self.training
-                    and not isinstance(self.drop_path, nn.Identity))):
+        Returns:
+            torch.Tensor: The block's output, shaped as ``x`` (or
+            ``(B, M, C)`` with ``query_index``).
+        """
+        if query_index is not None and not self.with_attn:
+            raise ValueError('query_index needs an attention block; gather '
+                             'the tokens before an MLP-only block.')
+        if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
+            return checkpoint(self._forward, x, rpe_index, rpe_grid,
+                              query_index, use_reentrant=False)
+        return self._forward(x, rpe_index, rpe_grid, query_index)
+
+    def _forward(self,
+                 x: torch.Tensor,
+                 rpe_index: Optional[torch.Tensor] = None,
+                 rpe_grid: Optional[tuple] = None,
+                 query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.with_attn:
+            y = self.attn(self.norm1(x), rpe_index, rpe_grid, query_index)
+            if query_index is not None:
+                x = gather_patches(x, query_index)
+            x = x + self.drop_path(_scaled(y, self.gamma1))
+        return x + self.drop_path(_scaled(self.mlp(self.norm2(x)),
+                                          self.gamma2))
+
+
+class RowSlicedBlocks(nn.ModuleList):
+    """MLP-only :class:`HiViTBlock` s, run one after the other, over slices
+    of rows when the input is large.
+
+    An MLP-only block acts on every row (the last dimension) alone, so the
+    rows can be cut into slices that pass through all the blocks one slice
+    at a time; every row is computed by the same ops (a matrix product over
+    fewer rows may only round differently). It is a ``ModuleList``: the
+    blocks keep their names (``stages.0.1.mlp.fc1.weight``).
+
+    - Without autograd (inference, teachers): slices of at most
+      :attr:`max_elems` hidden values (rows = ``max_elems // hidden``) are
+      written into one output, so a large input (e.g. the stride-4 pyramid
+      level of a 1024x1024 image, 65536 x 1024 hidden values) never
+      materialises its full hidden tensors.
+    - With autograd and blocks built with ``with_cp``: every slice passes
+      through the blocks under one checkpoint, so the backward recomputes
+      (and holds) one slice at a time.
+    - Otherwise, with active drop path in training (it draws one mask per
+      sample, not per row) or for inputs of at most one slice, the blocks
+      run on the whole input as usual.
+
+    The gain is measured in ``docs/benchmark.md`` (section "Row slices").
+
+    Args:
+        modules (Iterable[HiViTBlock], optional): MLP-only blocks.
+            Defaults to None.
+
+    Attributes:
+        max_elems (int): Hidden values per slice; 0 disables slicing.
+            Defaults to ``2 ** 24`` (64 MiB in fp32).
+    """
+    max_elems = 2**24
+
+    def __init__(self, modules=None) -> None:
+        super().__init__(modules)
+        if any(getattr(m, 'with_attn', True) for m in self):
+            raise ValueError('RowSlicedBlocks holds MLP-only HiViTBlocks '
+                             '(num_heads=0): attention mixes the rows.')
+
+    def rows_per_slice(self,
+                       x: torch.Tensor,
+                       index: Optional[int] = None) -> int:
+        """Rows per slice for ``x`` (0: run on the whole input).
+
+        Args:
+            x (torch.Tensor): The input.
+            index (int, optional): Only this block runs. Defaults to None.
+
+        Returns:
+            int: Rows per slice, or 0.
+        """
+        blocks = list(self) if index is None else [self[index]]
+        if not blocks or self.max_elems <= 0 or \
+                torch.compiler.is_compiling():
+            return 0
+        step = self.max_elems // max(b.mlp.fc1.out_features for b in blocks)
+        if step <= 0 or x.numel() // x.shape[-1] <= step or any(
+                b.training and not isinstance(b.drop_path, nn.Identity)
+                for b in blocks):
             return 0
         return step
+
+    def forward(self, x: torch.Tensor,
+                index: Optional[int] = None) -> torch.Tensor:
+        """Run the blocks (or only block ``index``) on ``x``.
+
+        Args:
+            x (torch.Tensor): Tokens ``(..., C)`` in any layout.
+            index (int, optional): Run only this block (e.g. one output
+                block per pyramid level). Defaults to None (all, in order).
+
+        Returns:
+            torch.Tensor: Shaped as ``x``.
+        """
+        blocks = list(self) if index is None else [self[index]]
+        checkpointed = torch.is_grad_enabled() and x.requires_grad and \
+            any(b.with_cp for b in blocks)
+        step = self.rows_per_slice(x, index) \
+            if checkpointed or not torch.is_grad_enabled() else 0
+        if not step:
+            for blk in blocks:
+                x = blk(x)
+            return x
+
+        def run(rows):
+            for blk in blocks:
+                rows = blk._forward(rows)
+            return rows
+
+        flat = x.reshape(-1, x.shape[-1])
+        if checkpointed:
+            return torch.cat([
+                checkpoint(run, rows, use_reentrant=False)
+                for rows in flat.split(step)
+            ]).view(x.shape)
+        out = torch.empty_like(flat)
+        for i in range(0, flat.shape[0], step):
+            out[i:i + step] = run(flat[i:i + step])
+        return out.view(x.shape)

@@ -8,7 +8,8 @@ from mmengine.model import BaseModule
 
 from mmitpn.registry import MODELS
 from ..utils import check_state_dict, parse_allow_partial_load
-from ..layers import HiViTBlock, PatchSplit, init_trunc_normal
+from ..layers import (HiViTBlock, PatchSplit, RowSlicedBlocks,
+                      init_trunc_normal)
 
 
 @MODELS.register_module()
@@ -102,8 +103,8 @@ class ITPNPyramid(BaseModule):
         c4, c8, c16 = in_channels
         F_ = out_channels
 
-        def blocks(n, rates):
-            return nn.ModuleList([
+        def blocks(n, rates):  # per-token: large levels in row slices
+            return RowSlicedBlocks([
                 HiViTBlock(
                     F_,
                     mlp_ratio=mlp_ratio,
@@ -139,20 +140,14 @@ class ITPNPyramid(BaseModule):
         c4, c8, c16 = self.in_channels
         return (F_ + c4, F_ + c8, F_ + c16, F_ + c16, F_ + c16)[:self.num_outs]
 
-    @staticmethod
-    def _run(blocks: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
-        for blk in blocks:
-            x = blk(x)
-        return x
-
     def _pyramid(self, x4: torch.Tensor, x8: torch.Tensor,
                  x16: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Layout-agnostic core on ``(..., h, w, C)`` tensors."""
         p16 = self.align_16(x16)
-        p8 = self._run(self.blocks_8, self.split_16to8(x16) + self.align_8(x8))
-        p4 = self._run(self.blocks_4, self.split_8to4(p8) + self.align_4(x4))
+        p8 = self.blocks_8(self.split_16to8(x16) + self.align_8(x8))
+        p4 = self.blocks_4(self.split_8to4(p8) + self.align_4(x4))
         return tuple(
-            blk(p) for blk, p in zip(self.out_blocks, (p4, p8, p16)))
+            self.out_blocks(p, index=i) for i, p in enumerate((p4, p8, p16)))
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
         """Forward.

@@ -126,3 +126,33 @@ def test_mlp_only_block_with_layer_scale_has_gamma2_only():
         blk.gamma2.copy_(torch.arange(8.))
         want = x + blk.mlp(blk.norm2(x)) * torch.arange(8.)
     torch.testing.assert_close(blk(x), want)
+
+
+def test_state_dict_keys_and_parameter_names_are_fixed():
+    """Checkpoints and the converter use these keys (layer scales are the
+    block's own ``gamma1`` / ``gamma2``); FSDP's full state dict needs the
+    parameter names to be the keys."""
+    attn = HiViTBlock(8, num_heads=2, layer_scale_init_value=0.1)
+    want = ['gamma1', 'gamma2', 'norm1.weight', 'norm1.bias',
+            'attn.qkv.weight', 'attn.qkv.bias', 'attn.proj.weight',
+            'attn.proj.bias', 'norm2.weight', 'norm2.bias', 'mlp.fc1.weight',
+            'mlp.fc1.bias', 'mlp.fc2.weight', 'mlp.fc2.bias']
+    assert list(attn.state_dict()) == want
+    assert [n for n, _ in attn.named_parameters()] == want
+    mlp_only = HiViTBlock(8, layer_scale_init_value=0.1, drop_path=0.1)
+    assert list(mlp_only.state_dict()) == want[1:2] + want[8:]
+    assert list(HiViTBlock(8).state_dict()) == want[8:]
+
+
+def test_block_is_two_residual_lines():
+    """out = x + s1 * attn(norm1(x)); out + s2 * mlp(norm2(out)), written
+    out with the block's own modules and random layer scales."""
+    torch.manual_seed(3)
+    blk = HiViTBlock(16, num_heads=2, layer_scale_init_value=0.1).eval()
+    with torch.no_grad():
+        blk.gamma1.uniform_(0.5, 1.5)
+        blk.gamma2.uniform_(-1, 1)
+        x = torch.randn(2, 5, 16)
+        h = x + blk.attn(blk.norm1(x)) * blk.gamma1
+        want = h + blk.mlp(blk.norm2(h)) * blk.gamma2
+        torch.testing.assert_close(blk(x), want, atol=1e-6, rtol=1e-6)
