@@ -63,6 +63,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 PHASES=()
 phase() { PHASES+=(--phase "$1" "$2" "$3" "$4"); log "$1: $2 (exit $3, $4 s)"; }
+# the last non-empty line of a log, for a failed phase's status
+last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n 1 | cut -c1-200; }
 
 ls "$ROOT"/.whl/*.whl >/dev/null 2>&1 \
   || die "no wheels in $ROOT/.whl: run 'bash tools/env/gpu_wheels.sh' on a machine with an index, and carry .whl/ along"
@@ -160,7 +162,8 @@ print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda',
 EOF
 rc=$?
 cat "$OUT_DIR/imports.txt"
-if [[ $rc == 0 ]]; then phase imports ok 0 $(( $(date +%s) - T )); else phase imports failed "$rc" $(( $(date +%s) - T )); fi
+if [[ $rc == 0 ]]; then phase imports ok 0 $(( $(date +%s) - T )); else
+  phase imports "failed: $(last_line "$OUT_DIR/imports.txt")" "$rc" $(( $(date +%s) - T )); fi
 IMPORTS_OK=$(( rc == 0 ))
 HAS_CUDA=0
 "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null && HAS_CUDA=1
@@ -188,7 +191,7 @@ else
   log "collected $(grep -c '::' "$COLLECTED") gpu tests"
   if [[ $rc != 0 ]]; then
     tail -n 20 "$COLLECTED"
-    phase pytest "collection failed" "$rc" $(( $(date +%s) - T ))
+    phase pytest "collection failed: $(last_line "$COLLECTED")" "$rc" $(( $(date +%s) - T ))
   elif [[ $HAS_CUDA == 0 ]]; then
     phase pytest "collected only: no CUDA device" 0 $(( $(date +%s) - T ))
   else
@@ -199,7 +202,7 @@ else
     tail -n 30 "$OUT_DIR/pytest.log"
     case $rc in
       0) status=ok ;; 1) status="tests failed" ;; 124|2) status="cut at its share of the budget" ;;
-      5) status="no tests" ;; *) status="error" ;;
+      5) status="no tests" ;; *) status="error: $(last_line "$OUT_DIR/pytest.log")" ;;
     esac
     phase pytest "$status" "$rc" $(( $(date +%s) - T ))
   fi
@@ -226,7 +229,8 @@ else
     --markdown-tag gpu > "$OUT_DIR/benchmark.log" 2>&1
   rc=$?
   grep -v '^ \|^{\|^}' "$OUT_DIR/benchmark.log" | tail -n 40
-  case $rc in 0) status=ok ;; 124) status="cut at its share of the budget" ;; *) status=failed ;; esac
+  case $rc in 0) status=ok ;; 124) status="cut at its share of the budget" ;;
+    *) status="failed: $(last_line "$OUT_DIR/benchmark.log")" ;; esac
   [[ $DRY == 1 || $HAS_CUDA == 0 ]] && [[ $rc == 0 ]] && status="ok (CPU, tiny model: code paths only)"
   phase benchmark "$status" "$rc" $(( $(date +%s) - T ))
 fi

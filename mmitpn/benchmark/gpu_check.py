@@ -334,8 +334,9 @@ def format_report(report: dict) -> str:
                   f"(no ops), mmpretrain {env.get('mmpretrain')}.", '']
     lines += [f"Budget {report['budget_s']} s.", '',
               '| phase | status | exit | s |', '|---|---|---|---|']
-    lines += [f"| {p['name']} | {p['status']} | {p['exit_code']} | "
-              f"{p['seconds']:.0f} |" for p in report['phases']]
+    lines += [f"| {p['name']} | {p['status'].replace('|', '/')} | "
+              f"{p['exit_code']} | {p['seconds']:.0f} |"
+              for p in report['phases']]
     counts = ', '.join(f'{v} {k}' for k, v in sorted(
         report['counts'].items()))
     lines += ['', f'## Tests marked gpu ({counts or "none"})', '',

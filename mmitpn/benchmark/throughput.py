@@ -501,7 +501,7 @@ def run_throughput(a: dict, dev: torch.device, batch: int,
                            (MFM, 'mmitpn')):
             update(max_batch_rows(steps, what, impl, p, 2 * batch,
                                   max_batch, budget, macs, peak, mem, notes,
-                                  log))
+                                  log, repeat=min(5, repeat)))
     if compile:
         update(compiled_rows(steps, batch, warmup, repeat, budget, macs,
                              peak, mem, log))
