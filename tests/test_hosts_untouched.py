@@ -6,7 +6,9 @@ file backends and checkpoint loaders, ``LoadImageFromFile.transform``,
 ``mmcv.ops``, ``os.environ``, the warnings filters), then imports mmitpn,
 then builds and trains each demo config for one iteration (Mask R-CNN with
 ``--amp``'s CPU wrapper, whose float32 ops are scoped to its autocast
-context), and records them again: they must be the same objects.
+context), and records them again: they must be the same objects. The
+checkpoint each run wrote loads with ``weights_only=True`` and the
+allow-list.
 """
 import subprocess
 import sys
@@ -82,7 +84,9 @@ SCRIPT = textwrap.dedent('''
 
     from mmengine.config import Config
     from mmengine.runner import Runner
-    from mmitpn.utils import register_host_modules, setup_amp
+    from mmitpn.utils import (load_checkpoint_file, register_host_modules,
+                              setup_amp)
+    from mmitpn.utils.safe_load import unsafe_globals
     work = sys.argv[1]
     for name, amp in ((PRETRAIN, False), (DET, True), (SEG, False)):
         cfg = Config.fromfile(name)
@@ -106,7 +110,10 @@ SCRIPT = textwrap.dedent('''
         if amp:
             setup_amp(cfg)
         Runner.from_cfg(cfg).train()
-        assert os.path.isfile(os.path.join(cfg.work_dir, 'iter_1.pth'))
+        # what the runner wrote loads with weights_only and the allow-list
+        saved = os.path.join(cfg.work_dir, 'iter_1.pth')
+        assert unsafe_globals(saved) == [], unsafe_globals(saved)
+        assert load_checkpoint_file(saved)['meta']['iter'] == 1
     diff = differences(before, snapshot())
     print('RUN DIFF', diff)
     assert not diff, diff
