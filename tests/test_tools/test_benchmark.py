@@ -82,8 +82,9 @@ def test_smoke_cli_throughput(tmp_path):
     md.write_text('# page\n')
     stdout = run('--throughput', '--quick', '--precisions', 'bf16',
                  '--max-batch', '4', '--peak-tflops', '1', '--budget-s',
-                 '300', '--threads', '1', '--json', str(out), '--markdown',
-                 str(md), '--markdown-tag', 'gpu')
+                 '300', '--threads', '1', '--warmup', '1', '--repeat', '1',
+                 '--json', str(out), '--markdown', str(md), '--markdown-tag',
+                 'gpu')
     assert 'images/s' in stdout.splitlines()[0] and 'MFU' in stdout
     data = json.loads(out.read_text())
     assert data['env']['peak_source'] == '--peak-tflops'
