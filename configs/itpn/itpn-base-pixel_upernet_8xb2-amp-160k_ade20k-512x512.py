@@ -100,6 +100,9 @@ train_pipeline = [
     dict(type='mmitpn.SeedAugmentation'),
     dict(type='mmitpn.CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
+    # one line naming the file and the value for a label outside the 150
+    # classes (instead of an IndexError in the loss)
+    dict(type='mmitpn.CheckSegLabels', num_classes=150),
     dict(
         type='RandomResize',
         scale=(2048, 512),

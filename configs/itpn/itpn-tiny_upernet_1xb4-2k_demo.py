@@ -49,6 +49,7 @@ train_pipeline = [
     dict(type='mmitpn.SeedAugmentation'),
     dict(type='mmitpn.CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='mmitpn.CheckSegLabels', num_classes=len(classes)),
     dict(
         type='RandomResize',
         scale=(512, 128),
