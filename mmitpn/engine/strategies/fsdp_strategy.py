@@ -6,6 +6,8 @@ import torch.nn as nn
 from mmengine.model import is_model_wrapper
 from mmengine.registry import STRATEGIES
 
+from mmitpn.utils.safe_load import checkpoint_globals
+
 try:
     from mmengine._strategy import FSDPStrategy
     from torch.distributed.fsdp import FullyShardedDataParallel
@@ -54,6 +56,8 @@ if FSDPStrategy is not None:
           the gathered student. What goes into the state dict is the
           teacher's own business (the EMA teacher is saved, the CLIP
           teacher is not).
+        - Checkpoints load with ``weights_only`` and mmitpn's allow-list
+          (:meth:`load_checkpoint`).
 
         Everything else is MMEngine's.
         """
@@ -81,6 +85,24 @@ if FSDPStrategy is not None:
                 wrapper['ignored_modules'] = ignored
                 self.model_wrapper = wrapper
             return super()._wrap_model(model)
+
+        def load_checkpoint(self, filename: str, **kwargs) -> dict:
+            """MMEngine's loading (``load_from``, resuming) with PyTorch's
+            ``weights_only`` loads allowing mmitpn's list of plain-data
+            globals (:func:`mmitpn.utils.safe_load.checkpoint_globals`: the
+            message hub, numpy scalars), as the runner's
+            ``WeightsOnlyLoadHook`` does: ``FlexibleRunner`` loads before
+            ``before_run``, so the hook cannot cover it.
+
+            Args:
+                filename (str): The checkpoint.
+                **kwargs: As :meth:`FSDPStrategy.load_checkpoint`.
+
+            Returns:
+                dict: The loaded checkpoint.
+            """
+            with checkpoint_globals():
+                return super().load_checkpoint(filename, **kwargs)
 
         def load_optim_state_dict(self, state_dict: dict) -> None:
             """Load a (full or local) optimizer state dict.

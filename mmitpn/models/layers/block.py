@@ -301,9 +301,9 @@ class RowSlicedBlocks(nn.ModuleList):
       written into one output, so a large input (e.g. the stride-4 pyramid
       level of a 1024x1024 image, 65536 x 1024 hidden values) never
       materialises its full hidden tensors.
-    - With autograd and blocks built with ``with_cp``: every slice passes
-      through the blocks under one checkpoint, so the backward recomputes
-      (and holds) one slice at a time.
+    - With autograd and blocks built with ``with_cp``: every block runs
+      on every slice under its own checkpoint, so the backward recomputes
+      (and holds) one block on one slice at a time.
     - Otherwise, with active drop path in training (it draws one mask per
       sample, not per row) or for inputs of at most one slice, the blocks
       run on the whole input as usual.
@@ -371,18 +371,20 @@ class RowSlicedBlocks(nn.ModuleList):
                 x = blk(x)
             return x
 
-        def run(rows):
-            for blk in blocks:
-                rows = blk._forward(rows)
-            return rows
-
         flat = x.reshape(-1, x.shape[-1])
         if checkpointed:
-            return torch.cat([
-                checkpoint(run, rows, use_reentrant=False)
-                for rows in flat.split(step)
-            ]).view(x.shape)
+            # one checkpoint per block and slice: the backward holds the
+            # activations of one block on one slice at a time
+            for blk in blocks:
+                flat = torch.cat([
+                    checkpoint(blk._forward, rows, use_reentrant=False)
+                    for rows in flat.split(step)
+                ])
+            return flat.view(x.shape)
         out = torch.empty_like(flat)
         for i in range(0, flat.shape[0], step):
-            out[i:i + step] = run(flat[i:i + step])
+            rows = flat[i:i + step]
+            for blk in blocks:
+                rows = blk._forward(rows)
+            out[i:i + step] = rows
         return out.view(x.shape)

@@ -54,6 +54,18 @@ class ITPNMIM(BaseSelfSupervisor):
     unmasked image. ``mfm_head=None`` (or all MFM weights 0) is exactly the
     official pixel model, and no teacher is built or run.
 
+    The teacher is a registered submodule without trainable parameters:
+    ``.to()`` moves it, DDP does not synchronise it, under FSDP it is an
+    ignored module every rank keeps whole
+    (:class:`~mmitpn.engine.strategies.ResumableFSDPStrategy`), and it is
+    part of the state dict (with its step counter), so that a resumed run
+    continues exactly.
+
+    Masks: :meth:`random_masking` (MAE's, with an optional generator;
+    during training a function of (``mask_seed``, iteration, rank)) or
+    given by the pipeline (:meth:`ids_from_mask`); :meth:`reconstruct`
+    gives the pictures of a mask.
+
     Paper: iTPN (Tian et al., CVPR 2023), arXiv 2211.12735.
 
     Args:
