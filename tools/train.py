@@ -7,6 +7,7 @@ Examples::
     bash tools/dist_train.sh CONFIG 8 --strategy fsdp
 """
 import argparse
+import logging
 import os
 import os.path as osp
 import sys
@@ -18,10 +19,12 @@ except ImportError:  # not installed: run from a checkout
     import mmitpn  # noqa: F401
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmitpn.datasets import check_dataset_files
+from mmitpn.utils.config_checks import check_config
 from mmitpn.utils import (close_dist, degrade_sync_bn, register_host_modules,
                           run_tool, setup_amp, setup_cpu_dist, setup_fsdp,
                           use_weights_only_load)
@@ -126,6 +129,11 @@ def main():
         # resuming needs the allow-list (MMEngine's checkpoints hold more
         # than tensors); configs of other projects may lack the hook
         use_weights_only_load(cfg, allow_unsafe=args.allow_unsafe_load)
+
+    # what a user changes first (a shorter schedule, zero workers): fixed
+    # where it has one meaning, else one line naming the value and the fix
+    for note in check_config(cfg):
+        print_log(note, logger='current', level=logging.WARNING)
 
     # an annotation file that leaves a data set empty fails here, naming
     # the file, before the host fails while building the data set (the

@@ -694,3 +694,22 @@ def test_train_py_one_line_cause_for_bad_data(toy_project, tmp_path):
         "ERROR: FileNotFoundError: COCO annotation file "
         "'nowhere/annotations/train.json' does not exist; fix data_root / "
         "ann_file. (set MMITPN_DEBUG=1 for the traceback)")
+
+
+def test_train_py_checks_what_a_user_changes_first(tmp_path, demo_data):
+    """A one-epoch demo pre-training ends in one line naming the value and
+    the fix (MMEngine's scheduler would say 'end should be larger than
+    begin')."""
+    res = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'train.py'),
+         osp.join(REPO, 'configs', 'itpn',
+                  'itpn-tiny_pixel-mfm_1xb32-20e_demo.py'),
+         '--work-dir', str(tmp_path), '--cfg-options',
+         'train_cfg.max_epochs=1'],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'))
+    assert res.returncode == 1, res.stderr[-2000:]
+    errors = [ln for ln in res.stderr.splitlines()
+              if ln.startswith('ERROR:')]
+    assert len(errors) == 1 and 'train_cfg.max_epochs=1' in errors[0] \
+        and 'set train_cfg.max_epochs to at least 2' in errors[0], errors
