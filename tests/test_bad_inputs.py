@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn as nn
-from conftest import REPO, TINY_ARCH, load_tool, tiny_itpn_cfg
+from conftest import REPO, TINY_ARCH, tiny_itpn_cfg
 from mmengine.config import Config
 from mmengine.model import ExponentialMovingAverage
 from mmengine.runner.checkpoint import load_checkpoint
@@ -26,13 +26,11 @@ from mmitpn.engine.checkpoint import check_model_checkpoint
 from mmitpn.utils.safe_load import check_loadable
 from mmitpn.engine.optimizers import ITPNLayerDecayOptimWrapperConstructor
 from mmitpn.models import HiViTBackbone, ITPNPyramid
+from mmitpn.models.converters.official import convert_official, load_official
 from mmitpn.models.heads import ITPNFeatureHead
 from mmitpn.models.teachers import CLIPTeacher
 from mmitpn.registry import MODELS, TRANSFORMS
 from mmitpn.utils import setup_tta
-
-#: Converter of official checkpoints (a script of tools/).
-converter = load_tool('tools/model_converters/itpn_to_mmitpn.py')
 
 
 def tiny_backbone(**kwargs) -> HiViTBackbone:
@@ -122,9 +120,7 @@ def truncated_resume_checkpoint(tmp_path):
 
 
 def truncated_converter_input(tmp_path):
-    converter.main(
-        [str(truncated_checkpoint(tmp_path)),
-         str(tmp_path / 'out.pth')])
+    load_official(str(truncated_checkpoint(tmp_path)))
 
 
 def other_arch_checkpoint(tmp_path):
@@ -135,10 +131,8 @@ def other_arch_checkpoint(tmp_path):
 
 
 def non_itpn_checkpoint_in_converter(tmp_path):
-    src = tmp_path / 'resnet.pth'
-    torch.save(dict(state_dict={'conv1.weight': torch.zeros(8, 3, 7, 7)}),
-               src)
-    converter.main([str(src), str(tmp_path / 'out.pth')])
+    convert_official(
+        dict(state_dict={'conv1.weight': torch.zeros(8, 3, 7, 7)}))
 
 
 def missing_clip_weights(tmp_path):
@@ -357,7 +351,7 @@ CASES = [
      r"iter_4\.pth' \(\d+ bytes\) is truncated.*delete it and resume from "
      r'an earlier one', False),
     ('truncated-checkpoint-converter', truncated_converter_input,
-     SystemExit, r'Cannot read .*iter_4\.pth.*complete PyTorch checkpoint '
+     ValueError, r'Cannot read .*iter_4\.pth.*complete PyTorch checkpoint '
      r'\(not truncated\)', False),
     ('checkpoint-of-another-arch', other_arch_checkpoint, ValueError,
      r'another architecture: \d+ tensors of HiViTBackbone have other '

@@ -1,7 +1,7 @@
 """Parity with tensors computed by the official iTPN implementation.
 
 Every ``*.pt`` reference file (see ``conftest.golden_files``) is converted
-with ``tools/model_converters/itpn_to_mmitpn.py``; the modules built from
+with :mod:`mmitpn.models.converters.official`; the modules built from
 the converter's ``meta['model_cfg']`` must reproduce the official outputs:
 
 - pixel pre-training files (``itpn_official_tiny.pt`` and any other
@@ -16,23 +16,24 @@ the converter's ``meta['model_cfg']`` must reproduce the official outputs:
 """
 import pytest
 import torch
-from conftest import golden_files, load_tool
+from conftest import golden_files
 
+from mmitpn.models.converters import official as conv
 from mmitpn.registry import MODELS
 
 ALL_FILES = golden_files()
 FILES = [f for f in ALL_FILES if 'detseg' not in f.name]
 DETSEG = [f for f in ALL_FILES if 'detseg' in f.name]
-conv = load_tool('tools/model_converters/itpn_to_mmitpn.py')
 
 
 def _build(ref, **neck_overrides):
     arch = ref['arch']
-    sd, cfg, unmapped, _ = conv.convert_official(
-        conv.unwrap_state_dict(ref['state_dict']),
+    sd, meta, _ = conv.convert_official(
+        ref['state_dict'],
         num_heads=arch['num_heads'],
         norm_eps=arch.get('norm_eps', 1e-6),
         dec_num_heads=arch.get('dec_heads'))
+    cfg, unmapped = meta['model_cfg'], meta['unmapped_keys']
     modules = {}
     for name in ('backbone', 'neck', 'head'):
         if name not in cfg:
@@ -115,7 +116,7 @@ def test_detection_backbone_ignores_exactly_the_decoder(ref):
     # the official keys that go to the pre-training head are exactly those
     # the official detection backbone does not use
     head_src = {k for k in ref['state_dict']
-                if conv._decoder_key(k) is not None}
+                if conv.pixel_decoder_key(k) is not None}
     assert head_src == set(ref['detection']['unused_keys'])
 
 
@@ -165,8 +166,8 @@ def test_detseg_parity(detseg, entry, wrap):
             }
         }
         kwargs = {}
-    out, _ = conv.convert_checkpoint(ckpt, **kwargs)
-    cfg, osd = out['meta']['model_cfg'], out['state_dict']
+    osd, meta, _ = conv.convert_official(ckpt, **kwargs)
+    cfg = meta['model_cfg']
     arch = ref['arch']
     assert cfg['backbone']['norm_eps'] == arch['norm_eps'] == 1e-5
     assert cfg['backbone']['rpe_type'] == ('decomposed' if task == 'det'
@@ -194,7 +195,7 @@ def test_detseg_parity(detseg, entry, wrap):
     if wrap == 'whole':
         for k, v in WHOLE_HEADS[entry].items():
             assert torch.equal(osd[k], v)
-        assert not out['meta']['unmapped_keys']
+        assert not meta['unmapped_keys']
 
 
 def test_detseg_parity_needs_every_official_detail(detseg):
@@ -204,9 +205,9 @@ def test_detseg_parity_needs_every_official_detail(detseg):
     data = ref['detection']
 
     def max_err(**overrides):
-        out, _ = conv.convert_checkpoint({'model': dict(ref['state_dict'])})
-        cfg = out['meta']['model_cfg']
-        sd = out['state_dict']
+        sd, meta, _ = conv.convert_official(
+            {'model': dict(ref['state_dict'])})
+        cfg = meta['model_cfg']
         b = MODELS.build(dict(cfg['backbone'], **overrides)).eval()
         n = MODELS.build(cfg['neck']).eval()
         own = b.state_dict()
