@@ -19,6 +19,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import torch
 from mmpretrain.models.selfsup.itpn import iTPNHiViT
 
+from mmitpn.models.converters.official import level_embed_key, neck_key
+
 
 #: Presets in mmpretrain's stem depths (mmpretrain doubles them): iTPN-B
 #: at 224 (``FULL``) and a tiny architecture for smoke runs (``QUICK``).
@@ -38,15 +40,9 @@ QUICK = dict(
 _DECODER_BLOCK = {'ln1': 'norm1', 'ln2': 'norm2', 'attn.qkv': 'attn.qkv',
                   'attn.proj': 'attn.proj', 'ffn.layers.0.0': 'mlp.fc1',
                   'ffn.layers.1': 'mlp.fc2'}
-#: mmpretrain's other ``iTPNPretrainDecoder`` keys -> mmitpn's
-_DECODER = {'align_dim_16tofpn': 'neck.align_16',
-            'align_dim_16to8': 'neck.align_8',
-            'align_dim_8to4': 'neck.align_4',
-            'split_16to8': 'neck.split_16to8',
-            'split_8to4': 'neck.split_8to4',
-            'block_16to8': 'neck.blocks_8',
-            'block_8to4': 'neck.blocks_4',
-            'mask_token': 'head.decoder.mask_token',
+#: mmpretrain's other ``iTPNPretrainDecoder`` keys -> mmitpn's (the pyramid
+#: and the level embeddings go through the official converter's maps)
+_DECODER = {'mask_token': 'head.decoder.mask_token',
             'decoder_pos_embed': 'head.decoder.pos_embed',
             'ln1': 'head.decoder.norm',
             'decoder_pred': 'head.decoder.pred'}
@@ -79,17 +75,17 @@ def hivit_block_names(depths: Sequence[int]) -> List[str]:
 
 def _neck_key(rest: str) -> str:
     """mmitpn name of an mmpretrain ``iTPNPretrainDecoder`` key (given
-    without ``neck.``); pyramid output blocks and level embeddings are
-    reversed (mmpretrain: coarsest first)."""
+    without ``neck.``): its pyramid and level embeddings are named as in
+    the official models (:func:`neck_key`, :func:`level_embed_key`: levels
+    reversed, mmpretrain runs coarsest first), its decoder blocks as
+    mmpretrain's ``TransformerEncoderLayer``."""
+    pyramid = neck_key(rest)
+    if pyramid is not None:
+        return pyramid
+    level = level_embed_key(rest)
+    if level is not None:
+        return 'head.decoder.' + level
     first, _, tail = rest.partition('.')
-    if first == 'fpn_modules':
-        i, _, tail = tail.partition('.')
-        return f'neck.out_blocks.{2 - int(i)}.{tail}'
-    if first == 'decoder_embed':
-        i, _, tail = tail.partition('.')
-        sub, _, param = tail.partition('.')
-        part = {'0': 'norm', '1': 'proj'}[sub]
-        return f'head.decoder.level_embeds.{2 - int(i)}.{part}.{param}'
     if first == 'decoder_blocks':
         i, _, tail = tail.partition('.')
         module, param = tail.rsplit('.', 1)
