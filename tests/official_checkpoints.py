@@ -1,5 +1,5 @@
 """Official-format iTPN checkpoints for the tests of the converter
-(:mod:`mmitpn.models.converters.official`), its command and the configs.
+(:mod:`mmitpn.converters.official`), its command and the configs.
 
 The official backbone + pyramid key layout comes from the golden files
 (computed by the official code); the other tensors get the names the

@@ -26,7 +26,7 @@ from mmitpn.engine.checkpoint import check_model_checkpoint
 from mmitpn.utils.safe_load import check_loadable
 from mmitpn.engine.optimizers import ITPNLayerDecayOptimWrapperConstructor
 from mmitpn.models import HiViTBackbone, ITPNPyramid
-from mmitpn.models.converters.official import convert_official, load_official
+from mmitpn.converters.official import convert_official, load_official
 from mmitpn.models.heads import ITPNFeatureHead
 from mmitpn.models.teachers import CLIPTeacher
 from mmitpn.registry import MODELS, TRANSFORMS

@@ -1,7 +1,7 @@
 """Parity with tensors computed by the official iTPN implementation.
 
 Every ``*.pt`` reference file (see ``conftest.golden_files``) is converted
-with :mod:`mmitpn.models.converters.official`; the modules built from
+with :mod:`mmitpn.converters.official`; the modules built from
 the converter's ``meta['model_cfg']`` must reproduce the official outputs:
 
 - pixel pre-training files (``itpn_official_tiny.pt`` and any other
@@ -18,7 +18,7 @@ import pytest
 import torch
 from conftest import golden_files
 
-from mmitpn.models.converters import official as conv
+from mmitpn.converters import official as conv
 from mmitpn.registry import MODELS
 
 ALL_FILES = golden_files()

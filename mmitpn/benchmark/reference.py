@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import torch
 from mmpretrain.models.selfsup.itpn import iTPNHiViT
 
-from mmitpn.models.converters.official import level_embed_key, neck_key
+from mmitpn.converters.official import level_embed_key, neck_key
 
 
 #: Presets in mmpretrain's stem depths (mmpretrain doubles them): iTPN-B

@@ -187,8 +187,11 @@ def check_loadable(filename: str, allow_unsafe: bool = False) -> List[str]:
         head = f.read(4)
     if not zipfile.is_zipfile(path):
         if not head or head.startswith(b'PK'):  # empty, or a cut-off zip
-            raise _truncated(filename, path,
-                             EOFError('no zip central directory'))
+            cause = EOFError('no zip central directory')
+            raise _truncated(filename, path, cause) from cause
+        if head[:1] != b'\x80':  # not a pickle: text, an image, ...
+            cause = ValueError('neither a zip nor a pickle')
+            raise _truncated(filename, path, cause) from cause
         # torch < 1.6 files are not zips; the unpickler still checks them
         return []
     try:
@@ -253,7 +256,9 @@ def load_checkpoint_file(filename: str,
         if found or 'Weights only load failed' in str(e):
             raise _refusal(filename, found or ['an unsupported opcode'])
         raise _truncated(filename, path, e) from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, KeyError,
+            ValueError, AttributeError) as e:
+        # a file of another kind (text, a legacy pickle of something else)
         raise _truncated(filename, path, e) from e
 
 

@@ -1,5 +1,5 @@
 """Official pre-training checkpoints, converted by
-mmitpn.models.converters.official, load into the model that the
+mmitpn.converters.official, load into the model that the
 matching configs/itpn/ config builds: no missing and no unexpected key,
 every value equal, and the same computation as the architecture the
 converter read from the tensors.
@@ -24,7 +24,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from official_checkpoints import GOLDEN, clip_pretrain_state
 
-from mmitpn.models.converters import official as conv
+from mmitpn.converters import official as conv
 from mmitpn.models.layers import dense_to_tokens
 from mmitpn.registry import MODELS
 

@@ -1,6 +1,6 @@
 """tools/model_converters/itpn_to_mmitpn.py, run as a user runs it: it
 reads an official file, writes the conversion and prints the report of
-:mod:`mmitpn.models.converters.official` (tested there); every refusal is
+:mod:`mmitpn.converters.official` (tested there); every refusal is
 one line, and reading never runs code from the file.
 """
 import os
@@ -13,7 +13,7 @@ from conftest import REPO
 from official_checkpoints import (GOLDEN, perturbed, pixel_backbone_state,
                                   whole_checkpoint)
 
-from mmitpn.models.converters.official import convert_official
+from mmitpn.converters.official import convert_official
 from mmitpn.registry import MODELS
 
 TOOL = REPO / 'tools' / 'model_converters' / 'itpn_to_mmitpn.py'

@@ -133,3 +133,13 @@ def test_use_weights_only_load_sets_the_hook():
     assert bare.default_hooks.weights_only_load.type == \
         'mmitpn.WeightsOnlyLoadHook'
     assert os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD') is None
+
+
+def test_not_a_checkpoint_one_line(tmp_path):
+    path = tmp_path / 'notes.pth'
+    path.write_text('not a checkpoint\n')
+    with pytest.raises(ValueError, match=r"notes\.pth' \(17 bytes\) is "
+                       r'truncated or not a PyTorch checkpoint \(ValueError: '
+                       r'neither a zip nor a pickle\)') as info:
+        load_checkpoint_file(str(path))
+    assert not isinstance(info.value, UnsafeCheckpointError)

@@ -9,7 +9,7 @@ mmitpn, mmdet 3 or mmseg 1 keys.
 Pixel / CLIP pre-trainings, the official Mask R-CNN / Cascade Mask R-CNN
 (mmdet 2.24) and UPerNet (mmseg 0.x) checkpoints and bare backbone state
 dicts; the key maps and the architecture read from the tensors are
-:mod:`mmitpn.models.converters.official`'s.
+:mod:`mmitpn.converters.official`'s.
 
 Writes ``{'state_dict': ..., 'meta': {'model_cfg': ..., 'kind': ...,
 'config': ..., 'tensors': ..., 'source': ...}}``. ``model_cfg`` (backbone,
@@ -28,7 +28,7 @@ import os
 
 import torch
 
-from mmitpn.models.converters.official import (check_paths,
+from mmitpn.converters.official import (check_paths,
                                                convert_official,
                                                load_official)
 

@@ -1,4 +1,4 @@
-"""mmitpn.models.converters.official: official checkpoints of every kind
+"""mmitpn.converters.official: official checkpoints of every kind
 (pixel / CLIP pre-training, Mask R-CNN, Cascade, UPerNet) convert
 completely, with their architecture, and load into mmitpn / mmdet 3 /
 mmseg 1 models.
@@ -18,7 +18,7 @@ from official_checkpoints import (DETSEG, GOLDEN, NUM_CLASSES,
                                   pixel_backbone_state, random_tensors,
                                   whole_checkpoint)
 
-from mmitpn.models.converters import official as conv
+from mmitpn.converters import official as conv
 from mmitpn.registry import MODELS
 
 needs_detseg = pytest.mark.skipif(
