@@ -454,7 +454,8 @@ def verdict(total: float, gpu_bytes: float = GPU_BYTES) -> str:
 def memory_report(config: str,
                   with_cp: Optional[bool] = None,
                   gpu_bytes: float = GPU_BYTES,
-                  timeout: int = 3600) -> dict:
+                  timeout: int = 3600,
+                  images: Optional[Sequence[int]] = None) -> dict:
     """Measure a config twice (:func:`measurement_points`) in fresh
     processes and estimate its GPU peak at its per-GPU batch.
 
@@ -464,6 +465,10 @@ def memory_report(config: str,
             keeps the config's.
         gpu_bytes (float): The GPU's memory. Defaults to 80 GiB.
         timeout (int): Seconds per measurement. Defaults to 3600.
+        images (Sequence[int], optional): Images of the small and the real
+            measurement, both at the real size (more images average out
+            the noise of a process's memory); None: the
+            :func:`measurement_points` of the config.
 
     Returns:
         dict: ``config``, ``images_per_gpu``, ``with_cp``, ``amp``, the
@@ -473,6 +478,9 @@ def memory_report(config: str,
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     small_args, real_args = measurement_points(cfg)
+    if images is not None:
+        small_args = dict(num_images=images[0], size=real_args['size'])
+        real_args = dict(num_images=images[1], size=real_args['size'])
     small = measure_in_subprocess(config, with_cp=with_cp, timeout=timeout,
                                   **small_args)
     real = measure_in_subprocess(config, with_cp=with_cp, timeout=timeout,

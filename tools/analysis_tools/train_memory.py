@@ -32,6 +32,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--with-cp', choices=('on', 'off'), default=None,
         help='set with_cp of backbone and neck (default: the config\'s)')
+    parser.add_argument(
+        '--images', type=int, nargs=2, metavar=('SMALL', 'REAL'),
+        help='images of the two measurements, both at the real size '
+        '(default: the config\'s measurement points)')
     parser.add_argument('--gpu-gib', type=float, default=80.,
                         help='GPU memory for the verdict (GiB)')
     parser.add_argument('--out', help='append the results (JSON lines)')
@@ -46,7 +50,7 @@ def main(argv=None):
     print('|---|---|---|---|---|---|---|')
     for config in args.configs:
         r = memory_report(config, with_cp=with_cp,
-                          gpu_bytes=args.gpu_gib * GIB)
+                          gpu_bytes=args.gpu_gib * GIB, images=args.images)
         print(f'| `{osp.basename(config)}` | {r["images_per_gpu"]} | '
               f'{"on" if r["with_cp"] else "off"} | '
               f'{r["per_image"] / GIB:.2f} | {r["fixed"] / GIB:.1f} | '
