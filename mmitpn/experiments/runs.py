@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 
 PathLike = Union[str, Path]
 #: The configs of a checkout, beside the package.
@@ -206,13 +207,24 @@ def train(config: PathLike,
     Returns:
         bool: Whether it resumed an earlier run.
     """
+    from mmitpn.datasets import check_dataset_files
+    from mmitpn.utils import use_weights_only_load
+    from mmitpn.utils.config_checks import check_config
     cfg = load_config(config, work_dir, options)
     resumed = resume and (Path(cfg.work_dir) / 'last_checkpoint').exists()
     if resume:
-        # MMEngine's automatic resume (the shipped configs' checkpoint
-        # hooks pick the newest complete checkpoint)
+        # MMEngine's automatic resume; the weights-only hook (the shipped
+        # configs name it) picks the newest complete checkpoint and loads it
+        # with the allow-list
         cfg.resume = True
         cfg.load_from = None
+        use_weights_only_load(cfg)
+    # the checks tools/train.py makes before the runner exists: a schedule
+    # or data loader that cannot run, an annotation file that leaves a data
+    # set empty (one line each)
+    for note in check_config(cfg):
+        print_log(note, logger='current', level=logging.WARNING)
+    check_dataset_files(cfg)
     runner = build_runner(cfg)
     try:
         runner.train()
@@ -251,8 +263,13 @@ def test(config: PathLike,
     from mmitpn.engine.hooks import CheckedLoadHook
     from mmitpn.utils import (get_host_scope, trigger_visualization_hook,
                               use_weights_only_load)
+    from mmitpn.utils.config_checks import check_dataloaders, fix_dataloaders
     cfg = load_config(config, work_dir, options)
     cfg.load_from = str(checkpoint)
+    # zero workers with persistent ones, bad batch sizes: fixed or one line
+    for note in fix_dataloaders(cfg):
+        print_log(note, logger='current', level=logging.WARNING)
+    check_dataloaders(cfg)
     # weights_only=True with mmitpn's allow-list, whatever the config names
     use_weights_only_load(cfg)
     if show_dir:
