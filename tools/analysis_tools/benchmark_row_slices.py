@@ -10,7 +10,9 @@ blocks over slices of rows (inference: no full hidden tensors; with
 ``RowSlicedBlocks.max_elems = 0`` (the blocks run on the whole input).
 Every measurement runs in a fresh process (peak memory = growth of the
 resident-set high-water mark during the first call), ``on`` and ``off``
-alternating, the order reversed every other round. iTPN-B shapes at a
+alternating, the order reversed every other round; the table gives
+medians over the rounds and the per-round ratio of the process CPU times
+(steadier than wall time on a shared machine). iTPN-B shapes at a
 1024x1024 image:
 
 - ``infer1024``: backbone (``itpn-base``) + pyramid (``fpn_depth=1``, the
@@ -48,13 +50,17 @@ def parse_args(argv=None):
                         help='timed calls after the first (memory) call')
     parser.add_argument('--size', type=int, default=1024,
                         help='image side (rows = (size / 4) ** 2)')
+    parser.add_argument('--max-elems', type=int, default=None,
+                        help='RowSlicedBlocks.max_elems of the "on" runs '
+                        '(default: the class default)')
     parser.add_argument('--json', help='write all measurements here')
     parser.add_argument('--one', nargs=2, metavar=('CASE', 'MODE'),
                         help=argparse.SUPPRESS)  # a single measurement
     return parser.parse_args(argv)
 
 
-def measure(case: str, mode: str, size: int, repeat: int) -> dict:
+def measure(case: str, mode: str, size: int, repeat: int,
+            max_elems=None) -> dict:
     """One measurement in this process.
 
     Args:
@@ -62,6 +68,8 @@ def measure(case: str, mode: str, size: int, repeat: int) -> dict:
         mode (str): ``'on'`` or ``'off'`` (``max_elems = 0``).
         size (int): Image side.
         repeat (int): Timed calls after the first.
+        max_elems (int, optional): ``RowSlicedBlocks.max_elems`` when
+            ``mode`` is ``'on'``. Defaults to None (the class default).
 
     Returns:
         dict: ``first_s``, ``wall_s`` / ``cpu_s`` (median of the timed
@@ -74,6 +82,8 @@ def measure(case: str, mode: str, size: int, repeat: int) -> dict:
     torch.manual_seed(0)
     if mode == 'off':
         RowSlicedBlocks.max_elems = 0
+    elif max_elems is not None:
+        RowSlicedBlocks.max_elems = max_elems
     if case == 'infer1024':
         bb = HiViTBackbone(arch='itpn-base', img_size=size).eval()
         neck = ITPNPyramid(in_channels=(128, 256, 512), out_channels=256,
@@ -115,7 +125,8 @@ def measure(case: str, mode: str, size: int, repeat: int) -> dict:
         call()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return dict(case=case, mode=mode, first_s=first,
+    return dict(case=case, mode=mode, max_elems=RowSlicedBlocks.max_elems,
+                first_s=first,
                 wall_s=statistics.median(wall) if wall else first,
                 cpu_s=statistics.median(cpu) if cpu else None,
                 peak_mb=peak)
@@ -129,7 +140,8 @@ def main(argv=None):
     """
     args = parse_args(argv)
     if args.one:
-        print(json.dumps(measure(*args.one, args.size, args.repeat)))
+        print(json.dumps(measure(*args.one, args.size, args.repeat,
+                                 args.max_elems)))
         return
     runs = []
     for r in range(args.rounds):
@@ -137,30 +149,36 @@ def main(argv=None):
             for mode in (('on', 'off') if r % 2 == 0 else ('off', 'on')):
                 out = subprocess.run(
                     [sys.executable, __file__, '--one', case, mode,
-                     '--size', str(args.size), '--repeat', str(args.repeat)],
+                     '--size', str(args.size), '--repeat', str(args.repeat)]
+                    + ([] if args.max_elems is None else
+                       ['--max-elems', str(args.max_elems)]),
                     capture_output=True, text=True, check=True).stdout
                 runs.append(dict(json.loads(out.strip().splitlines()[-1]),
                                  round=r))
                 print(runs[-1], flush=True)
-    print('\n| case | on: ms / MB | off: ms / MB | time on/off (per round) '
-          '| peak on/off |\n|---|---|---|---|---|')
+    print('\n| case | wall s on / off | CPU s on / off | CPU on/off per '
+          'round | peak MB on / off | peak on/off |\n'
+          '|---|---|---|---|---|---|')
     for case in args.cases:
         def med(mode, key):
             return statistics.median(
                 d[key] for d in runs if d['case'] == case
                 and d['mode'] == mode)
 
-        per_round = sorted(
-            next(d['wall_s'] for d in runs if d['case'] == case
-                 and d['mode'] == 'on' and d['round'] == r) /
-            next(d['wall_s'] for d in runs if d['case'] == case
-                 and d['mode'] == 'off' and d['round'] == r)
-            for r in range(args.rounds))
-        print(f"| {case} | {med('on', 'wall_s') * 1e3:.0f} / "
-              f"{med('on', 'peak_mb'):.0f} | {med('off', 'wall_s') * 1e3:.0f}"
-              f" / {med('off', 'peak_mb'):.0f} | "
-              f'{statistics.median(per_round):.2f} ({per_round[0]:.2f}-'
-              f'{per_round[-1]:.2f}) | '
+        def ratios(key):
+            return sorted(
+                next(d[key] for d in runs if d['case'] == case
+                     and d['mode'] == 'on' and d['round'] == r) /
+                next(d[key] for d in runs if d['case'] == case
+                     and d['mode'] == 'off' and d['round'] == r)
+                for r in range(args.rounds))
+
+        cpu = ratios('cpu_s')
+        print(f"| {case} | {med('on', 'wall_s'):.1f} / "
+              f"{med('off', 'wall_s'):.1f} | {med('on', 'cpu_s'):.1f} / "
+              f"{med('off', 'cpu_s'):.1f} | {statistics.median(cpu):.2f} "
+              f'({cpu[0]:.2f}-{cpu[-1]:.2f}) | '
+              f"{med('on', 'peak_mb'):.0f} / {med('off', 'peak_mb'):.0f} | "
               f"{med('on', 'peak_mb') / med('off', 'peak_mb'):.2f} |")
     if args.json:
         with open(args.json, 'w') as f:
