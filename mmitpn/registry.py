@@ -14,6 +14,7 @@ from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -28,6 +29,9 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     locations=['mmitpn.engine'])
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmitpn',
+    locations=['mmitpn.engine'])
+STRATEGIES = Registry(
+    'strategy', parent=MMENGINE_STRATEGIES, scope='mmitpn',
     locations=['mmitpn.engine'])
 DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='mmitpn',

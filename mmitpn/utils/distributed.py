@@ -7,7 +7,6 @@ from typing import List, Optional
 
 from mmengine.config import Config, ConfigDict
 
-from mmitpn.engine.strategies import ResumableFSDPStrategy  # noqa: F401
 from . import device
 
 _DIST_WRAPPERS = ('MMDistributedDataParallel',
@@ -186,8 +185,8 @@ def setup_fsdp(cfg: Config,
     """Train a config with MMEngine's FSDP strategy.
 
     Sets ``runner_type='FlexibleRunner'`` and
-    ``strategy=ResumableFSDPStrategy`` (MMEngine's ``FSDPStrategy`` with
-    resuming fixed for torch >= 2.1) with an
+    ``strategy='mmitpn.ResumableFSDPStrategy'`` (MMEngine's
+    ``FSDPStrategy`` with resuming fixed for torch >= 2.1) with an
     ``MMFullyShardedDataParallel`` wrapper that shards the whole model
     (no auto-wrap policy) with ``use_orig_params=True`` (needed by the
     parameter-wise optimizer settings). When the config has an
@@ -229,7 +228,7 @@ def setup_fsdp(cfg: Config,
                          f'sets runner_type={runner_type!r}.')
     cfg.runner_type = 'FlexibleRunner'
     strategy = cfg.get('strategy', None) or ConfigDict()
-    strategy.type = 'ResumableFSDPStrategy'
+    strategy.type = 'mmitpn.ResumableFSDPStrategy'
     strategy.setdefault('state_dict_cfg', state_dict)
     wrapper = strategy.get('model_wrapper', None) or ConfigDict()
     wrapper.setdefault('type', 'MMFullyShardedDataParallel')

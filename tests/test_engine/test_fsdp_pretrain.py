@@ -194,7 +194,7 @@ def test_setup_fsdp_config(no_cuda):
     assert cfg.runner_type == 'FlexibleRunner'
     assert 'model_wrapper_cfg' not in cfg
     assert strategy is cfg.strategy
-    assert strategy.type == 'ResumableFSDPStrategy'
+    assert strategy.type == 'mmitpn.ResumableFSDPStrategy'
     assert strategy.state_dict_cfg == 'full'
     assert strategy.model_wrapper == dict(
         type='MMFullyShardedDataParallel',

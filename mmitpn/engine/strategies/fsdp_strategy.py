@@ -4,8 +4,7 @@ import copy
 
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
-from mmengine.registry import STRATEGIES
-
+from mmitpn.registry import STRATEGIES
 from mmitpn.utils.safe_load import checkpoint_globals
 
 try:
