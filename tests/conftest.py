@@ -1,5 +1,4 @@
 """Shared test helpers (tests mirror the package; no __init__ files)."""
-import importlib.util
 import os
 from pathlib import Path
 
@@ -58,15 +57,6 @@ def cpu_unless_gpus(env: dict, num_gpus: int = 2) -> dict:
     if torch.cuda.device_count() < num_gpus:
         env['CUDA_VISIBLE_DEVICES'] = ''
     return env
-
-
-def load_tool(rel_path: str):
-    """Import a script of ``tools/`` as a module."""
-    path = REPO / rel_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='session')

@@ -10,7 +10,6 @@ shrunk to a few iterations plus :class:`FSDPRecordHook`. Usage::
 
 Rank 0 writes ``WORK_DIR/fsdp_result.json``.
 """
-import importlib.util
 import json
 import math
 import os
@@ -173,6 +172,9 @@ def write_config(work_dir: str, max_iters: int = MAX_ITERS) -> str:
         str: Path of the config file.
     """
     text = f"""_base_ = [{CONFIG!r}]
+# FSDPRecordHook is registered by this module (on PYTHONPATH, see main)
+custom_imports = dict(imports=['fsdp_pretrain_worker'],
+                      allow_failed_imports=False)
 model = dict(teacher=dict(momentum={MOMENTUM}))
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
@@ -207,15 +209,15 @@ def main(work_dir: str, max_iters: int = MAX_ITERS,
             ``work_dir``.
     """
     path = osp.join(REPO, 'tools', 'train.py')
-    spec = importlib.util.spec_from_file_location('mmitpn_train', path)
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    sys.argv = [
-        path,
+    here = osp.dirname(osp.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [here, REPO, os.environ.get('PYTHONPATH', '')]))
+    # this rank becomes the tool (same process, same torchrun environment)
+    os.execve(sys.executable, [
+        sys.executable, path,
         write_config(work_dir, max_iters), '--launcher', 'pytorch',
         '--strategy', 'fsdp', '--work-dir', work_dir
-    ] + (['--resume'] if resume else [])
-    train.main()
+    ] + (['--resume'] if resume else []), env)
 
 
 if __name__ == '__main__':
