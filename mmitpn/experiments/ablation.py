@@ -89,6 +89,7 @@ def progress(name: str) -> Callable[[str], None]:
     """
 
     def log(msg: str) -> None:
+        """Print ``msg`` (str) with the name and the time of day."""
         print(f'[{name} {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
     return log
@@ -356,6 +357,12 @@ class Ablation:
     def _train(self, stage: str, work_dir: Path, options: List[str],
                final: str) -> bool:
         """Train (resuming an interrupted run) unless ``final`` exists.
+
+        Args:
+            stage (str): ``'pretrain'`` or a task (picks the config).
+            work_dir (Path): The run's work dir.
+            options (list[str]): ``KEY=VALUE`` overrides of the run.
+            final (str): Name of the checkpoint the training ends with.
 
         Returns:
             bool: Whether it resumed a run left by an earlier call.
