@@ -15,6 +15,11 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs256_beitv2.py',
     '../_base_/default_runtime_mmpretrain.py',
 ]
+# Activation checkpointing: 256 images per GPU need an estimated 79 GiB
+# without it, 18 GiB with it (iTPN-L: 118 / 47-70 GiB); the same result,
+# one more forward pass of compute (configs/itpn/README.md, "Memory").
+# The official runs had 32 images per GPU (itpn_clip/README.md:14).
+model = dict(backbone=dict(with_cp=True), neck=dict(with_cp=True))
 
 # One 224 view, normalised for the student as officially (mean = std =
 # 0.5 on the 0-1 scale: the model's data_preprocessor); CLIPTeacher maps it

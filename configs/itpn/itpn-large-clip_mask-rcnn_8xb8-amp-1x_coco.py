@@ -23,8 +23,18 @@ model = dict(
         allow_partial_load=tuple(
             f'stages.2.{j}.attn.relative_position_bias_table'
             for j in range(40)),
+        # activation checkpointing for 8 images per GPU: without it each
+        # block keeps its decomposed position bias, 12 x 4200^2 fp16
+        # values per 1344x800 image, for the backward pass (126 GiB for 8
+        # images; configs/itpn/README.md, "Memory"). The official config
+        # ran 2 images per GPU without it (use_checkpoint=False, :28;
+        # samples_per_gpu=2 of det/configs/_base_/datasets/
+        # coco_instance.py:32); the computation is the same.
+        with_cp=True,
         init_cfg=dict(checkpoint=pretrained)),
     neck=dict(
-        in_channels=(192, 384, 768), init_cfg=dict(checkpoint=pretrained)))
+        in_channels=(192, 384, 768),
+        with_cp=True,
+        init_cfg=dict(checkpoint=pretrained)))
 optim_wrapper = dict(
     paramwise_cfg=dict(layer_decay_rate=0.95, num_layers=44))
