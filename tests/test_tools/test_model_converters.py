@@ -182,7 +182,8 @@ def test_truncated_checkpoint_gives_one_line_error(tmp_path):
     torch.save({'model': {'a': torch.zeros(1000)}}, src)
     src.write_bytes(src.read_bytes()[:200])
     line = error_line(run_cli(src, tmp_path / 'out.pth'))
-    assert line == (f'itpn_to_mmitpn: Cannot read {src} (200 bytes). Is it '
+    assert line == (f'itpn_to_mmitpn: Cannot read {src} (200 bytes): '
+                    f'EOFError: no zip central directory. Is it '
                     f'a complete PyTorch checkpoint (not truncated)? '
                     f'Download it again.')
     assert not (tmp_path / 'out.pth').exists()
