@@ -19,7 +19,8 @@ folder outside the repository with ``PYTHONPATH`` set to that folder only:
 - the example trains for one iteration with the wheel's own
   ``tools/train.py`` (smoke);
 - with openmim importable, ``mim search mmitpn`` lists the configs (openmim
-  0.3.9 cannot join the pinned stack, see configs/itpn/README.md).
+  0.3.9 cannot join the pinned stack, see the README's "Inheriting a
+  config from your own project").
 """
 import json
 import os
