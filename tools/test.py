@@ -6,7 +6,6 @@ Examples::
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import sys
@@ -19,15 +18,14 @@ except ImportError:  # not installed: run from a checkout
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
-from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmitpn.engine.hooks import CheckedLoadHook
-from mmitpn.utils.config_checks import check_dataloaders, fix_dataloaders
 from mmitpn.utils import (close_dist, register_host_modules, run_tool,
                           setup_cpu_dist, setup_tta,
-                          trigger_visualization_hook, use_weights_only_load)
+                          trigger_visualization_hook)
+from mmitpn.utils.run_setup import prepare_test, set_work_dir
 
 
 def parse_args():
@@ -104,20 +102,9 @@ def main():
 
     host = register_host_modules(cfg)
 
-    # work_dir priority: CLI > config > ./work_dirs/<config stem>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
-    cfg.load_from = args.checkpoint
-    # zero workers with persistent ones, bad batch sizes: fixed or one line
-    for note in fix_dataloaders(cfg):
-        print_log(note, logger='current', level=logging.WARNING)
-    check_dataloaders(cfg)
-    # weights_only=True with mmitpn's allow-list (the opt-in: a flag)
-    use_weights_only_load(cfg, allow_unsafe=args.allow_unsafe_load)
+    set_work_dir(cfg, args.config, args.work_dir)
+    # weights_only=True with mmitpn's allow-list; data-loader checks
+    prepare_test(cfg, args.checkpoint, args.allow_unsafe_load)
 
     if args.show or args.show_dir:
         trigger_visualization_hook(

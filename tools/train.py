@@ -7,7 +7,6 @@ Examples::
     bash tools/dist_train.sh CONFIG 8 --strategy fsdp
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import sys
@@ -19,15 +18,12 @@ except ImportError:  # not installed: run from a checkout
     import mmitpn  # noqa: F401
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmitpn.datasets import check_dataset_files
-from mmitpn.utils.config_checks import check_config
 from mmitpn.utils import (close_dist, degrade_sync_bn, register_host_modules,
-                          run_tool, setup_amp, setup_cpu_dist, setup_fsdp,
-                          use_weights_only_load)
+                          run_tool, setup_amp, setup_cpu_dist, setup_fsdp)
+from mmitpn.utils.run_setup import prepare_train, set_work_dir
 
 
 def parse_args():
@@ -98,12 +94,7 @@ def main():
 
     register_host_modules(cfg)
 
-    # work_dir priority: CLI > config > ./work_dirs/<config stem>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.config, args.work_dir)
 
     if args.amp:
         setup_amp(cfg)
@@ -117,28 +108,8 @@ def main():
                                '`auto_scale_lr=dict(base_batch_size=...)` '
                                'in the config.')
 
-    # resume priority: given checkpoint > newest complete one in work_dir
-    # (picked by the config's mmitpn.WeightsOnlyLoadHook)
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-    if args.resume is not None or args.allow_unsafe_load:
-        # resuming needs the allow-list (MMEngine's checkpoints hold more
-        # than tensors); configs of other projects may lack the hook
-        use_weights_only_load(cfg, allow_unsafe=args.allow_unsafe_load)
-
-    # what a user changes first (a shorter schedule, zero workers): fixed
-    # where it has one meaning, else one line naming the value and the fix
-    for note in check_config(cfg):
-        print_log(note, logger='current', level=logging.WARNING)
-
-    # an annotation file that leaves a data set empty fails here, naming
-    # the file, before the host fails while building the data set (the
-    # config's mmitpn.DataCheckHook checks again for every other door)
-    check_dataset_files(cfg)
+    # --resume, --allow-unsafe-load, the config and data-file checks
+    prepare_train(cfg, args.resume, args.allow_unsafe_load)
 
     # what only the launcher tells: SyncBN cannot run on CPU processes
     # (BN, with a warning), gloo instead of NCCL without CUDA, FSDP

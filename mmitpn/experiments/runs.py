@@ -16,12 +16,12 @@ import gc
 import logging
 import numbers
 import os
-import os.path as osp
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
+
+from mmitpn.utils.run_setup import prepare_test, prepare_train, set_work_dir
 
 PathLike = Union[str, Path]
 #: The configs of a checkout, beside the package.
@@ -96,11 +96,8 @@ def load_config(config: PathLike,
     cfg.launcher = 'none'
     if options:
         cfg.merge_from_dict(parse_options(options))
-    if work_dir is not None:
-        cfg.work_dir = str(work_dir)
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(str(config)))[0])
+    set_work_dir(cfg, str(config),
+                 None if work_dir is None else str(work_dir))
     return cfg
 
 
@@ -207,24 +204,11 @@ def train(config: PathLike,
     Returns:
         bool: Whether it resumed an earlier run.
     """
-    from mmitpn.datasets import check_dataset_files
-    from mmitpn.utils import use_weights_only_load
-    from mmitpn.utils.config_checks import check_config
     cfg = load_config(config, work_dir, options)
     resumed = resume and (Path(cfg.work_dir) / 'last_checkpoint').exists()
-    if resume:
-        # MMEngine's automatic resume; the weights-only hook (the shipped
-        # configs name it) picks the newest complete checkpoint and loads it
-        # with the allow-list
-        cfg.resume = True
-        cfg.load_from = None
-        use_weights_only_load(cfg)
-    # the checks tools/train.py makes before the runner exists: a schedule
-    # or data loader that cannot run, an annotation file that leaves a data
-    # set empty (one line each)
-    for note in check_config(cfg):
-        print_log(note, logger='current', level=logging.WARNING)
-    check_dataset_files(cfg)
+    # the edits and checks of tools/train.py (--resume: MMEngine's
+    # automatic resume through the weights-only hook)
+    prepare_train(cfg, 'auto' if resume else None)
     runner = build_runner(cfg)
     try:
         runner.train()
@@ -261,17 +245,9 @@ def test(config: PathLike,
         dict: The metrics of the test, numbers as Python floats.
     """
     from mmitpn.engine.hooks import CheckedLoadHook
-    from mmitpn.utils import (get_host_scope, trigger_visualization_hook,
-                              use_weights_only_load)
-    from mmitpn.utils.config_checks import check_dataloaders, fix_dataloaders
+    from mmitpn.utils import get_host_scope, trigger_visualization_hook
     cfg = load_config(config, work_dir, options)
-    cfg.load_from = str(checkpoint)
-    # zero workers with persistent ones, bad batch sizes: fixed or one line
-    for note in fix_dataloaders(cfg):
-        print_log(note, logger='current', level=logging.WARNING)
-    check_dataloaders(cfg)
-    # weights_only=True with mmitpn's allow-list, whatever the config names
-    use_weights_only_load(cfg)
+    prepare_test(cfg, checkpoint)
     if show_dir:
         trigger_visualization_hook(cfg, get_host_scope(cfg),
                                    show_dir=show_dir)
