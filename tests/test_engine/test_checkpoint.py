@@ -163,30 +163,32 @@ def test_sigkill_during_save_resumes_from_the_previous_checkpoint(tmp_path):
     assert ckpt['meta']['iter'] == 5
 
 
-def test_failed_save_removes_nothing(tmp_path):
-    """A save that raises leaves the checkpoints it would have replaced."""
+def rotating_hook(tmp_path, save):
+    """A hook keeping one checkpoint, ``iter_1.pth`` already saved, and a
+    stand-in runner whose ``save_checkpoint`` is ``save``."""
+    from collections import deque
+    from types import SimpleNamespace
     hook = CrashSafeCheckpointHook(
         interval=1, by_epoch=False, max_keep_ckpts=1)
     hook.file_backend = AtomicLocalBackend()
     hook.out_dir = str(tmp_path)
-    old = tmp_path / 'iter_1.pth'
-    torch.save({'w': 1}, old)
-    from collections import deque
+    torch.save({'w': 1}, tmp_path / 'iter_1.pth')
     hook.keep_ckpt_ids = deque([1])
+    runner = SimpleNamespace(
+        message_hub=SimpleNamespace(update_info=lambda *args: None),
+        work_dir=str(tmp_path), save_checkpoint=save)
+    return hook, runner, tmp_path / 'iter_1.pth'
 
-    class Hub:
-        def update_info(self, *args):
-            pass
 
-    class Runner:
-        message_hub = Hub()
-        work_dir = str(tmp_path)
+def test_failed_save_removes_nothing(tmp_path):
+    """A save that raises leaves the checkpoints it would have replaced."""
 
-        def save_checkpoint(self, *args, **kwargs):
-            raise OSError('disk full')
+    def disk_full(*args, **kwargs):
+        raise OSError('disk full')
 
+    hook, runner, old = rotating_hook(tmp_path, disk_full)
     with pytest.raises(OSError):
-        hook._save_checkpoint_with_step(Runner(), 2, {})
+        hook._save_checkpoint_with_step(runner, 2, {})
     assert old.exists()
     # nothing stays queued: a later removal happens at once
     assert not hook.file_backend._deferring
@@ -196,29 +198,14 @@ def test_failed_save_removes_nothing(tmp_path):
 
 def test_removal_waits_for_the_new_checkpoint(tmp_path):
     """The oldest checkpoint is removed after the new one is written."""
-    hook = CrashSafeCheckpointHook(
-        interval=1, by_epoch=False, max_keep_ckpts=1)
-    hook.file_backend = AtomicLocalBackend()
-    hook.out_dir = str(tmp_path)
-    old = tmp_path / 'iter_1.pth'
-    torch.save({'w': 1}, old)
-    from collections import deque
-    hook.keep_ckpt_ids = deque([1])
     seen = []
 
-    class Hub:
-        def update_info(self, *args):
-            pass
+    def save(out_dir, name, *args, **kwargs):
+        seen.append(old.exists())  # still there while saving
+        torch.save({'w': 2}, os.path.join(out_dir, name))
 
-    class Runner:
-        message_hub = Hub()
-        work_dir = str(tmp_path)
-
-        def save_checkpoint(self, out_dir, name, *args, **kwargs):
-            seen.append(old.exists())  # still there while saving
-            torch.save({'w': 2}, os.path.join(out_dir, name))
-
-    hook._save_checkpoint_with_step(Runner(), 2, {})
+    hook, runner, old = rotating_hook(tmp_path, save)
+    hook._save_checkpoint_with_step(runner, 2, {})
     assert seen == [True]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         'iter_2.pth', 'last_checkpoint']
